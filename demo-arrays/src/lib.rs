@@ -1,0 +1,1 @@
+//! demo-arrays (in progress).
