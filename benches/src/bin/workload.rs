@@ -1,1 +1,185 @@
-fn main() {}
+//! Whole-process allocator workloads, one global allocator per build (cargo feature).
+//!
+//! ```text
+//! cargo run --release -p benches --bin workload --no-default-features --features jemalloc -- churn
+//! ```
+//!
+//! Workloads (deterministic, fixed seeds; each prints a checksum so the work cannot be optimised
+//! away, and `peak_rss_kib=<n> minor_faults=<n>` on stderr):
+//! - `churn`: 5 M random 8..4096-byte buffers through a ring of 1000.
+//! - `mt-churn`: the same on 2 threads (5 M each, different seeds).
+//! - `vecgrow`: 200 k `Vec<u64>` grown by `push` to random lengths up to 4096, through a ring of 1000.
+//! - `btree`: 1 M `BTreeMap<u64, String>` inserts, then every other key removed.
+//! - `arrays`: the NumPy-style loop `c = a*2.0 + b` over 1 M-element f64 vectors, 200 times, each
+//!   operation allocating its result like NumPy does (two 8 MB temporaries per iteration).
+//! - `touch`: first touch of a 256 MiB zeroed buffer, one write per 4 KiB page.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+
+/// How many global allocators the build selected: exactly one may be.
+const ALLOCATORS: usize = cfg!(feature = "system") as usize
+    + cfg!(feature = "jemalloc") as usize
+    + cfg!(feature = "mimalloc") as usize
+    + cfg!(feature = "aligned") as usize
+    + cfg!(feature = "tracked") as usize
+    + cfg!(feature = "dhat") as usize;
+const _: () = assert!(
+    ALLOCATORS == 1,
+    "pick one global allocator: --no-default-features --features system|jemalloc|mimalloc|aligned|tracked|dhat"
+);
+
+#[cfg(feature = "system")]
+#[global_allocator]
+static GLOBAL: std::alloc::System = std::alloc::System;
+
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(feature = "aligned")]
+#[global_allocator]
+static GLOBAL: alloc_core::AlignedAlloc = alloc_core::AlignedAlloc::new();
+
+#[cfg(feature = "tracked")]
+#[global_allocator]
+static GLOBAL: alloc_tracker::Tracked<alloc_core::AlignedAlloc> =
+    alloc_tracker::Tracked::new(alloc_core::AlignedAlloc::new());
+
+#[cfg(feature = "dhat")]
+#[global_allocator]
+static GLOBAL: dhat::Alloc = dhat::Alloc;
+
+/// xorshift64*: a tiny deterministic generator, the same under every allocator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn churn(seed: u64, ops: usize) -> u64 {
+    let mut rng = Rng(seed);
+    let mut ring: Vec<Vec<u8>> = (0..1000).map(|_| Vec::new()).collect();
+    let mut sum = 0u64;
+    for i in 0..ops {
+        let size = 8 + rng.below(4096 - 8) as usize;
+        let mut buf = Vec::with_capacity(size);
+        buf.push(i as u8);
+        buf.resize(size.min(16), 1);
+        let slot = &mut ring[i % 1000];
+        sum = sum.wrapping_add(slot.len() as u64 + slot.first().copied().unwrap_or(0) as u64);
+        *slot = black_box(buf);
+    }
+    sum
+}
+
+fn mt_churn() -> u64 {
+    let handles: Vec<_> = (0..2u64)
+        .map(|t| std::thread::spawn(move || churn(0x9e37_79b9 + t, 5_000_000)))
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .fold(0, u64::wrapping_add)
+}
+
+fn vecgrow() -> u64 {
+    let mut rng = Rng(42);
+    let mut ring: Vec<Vec<u64>> = (0..1000).map(|_| Vec::new()).collect();
+    let mut sum = 0u64;
+    for i in 0..200_000usize {
+        let len = 1 + rng.below(4096) as usize;
+        let mut v = Vec::new();
+        for k in 0..len as u64 {
+            v.push(k ^ i as u64);
+        }
+        sum = sum.wrapping_add(v[len / 2]);
+        ring[i % 1000] = black_box(v);
+    }
+    sum
+}
+
+fn btree() -> u64 {
+    let mut rng = Rng(7);
+    let mut map = BTreeMap::new();
+    let mut keys = Vec::with_capacity(1_000_000);
+    for _ in 0..1_000_000 {
+        let k = rng.next();
+        map.insert(k, format!("value-{k}"));
+        keys.push(k);
+    }
+    for k in keys.iter().step_by(2) {
+        map.remove(k);
+    }
+    map.values().map(|v| v.len() as u64).sum::<u64>() + map.len() as u64
+}
+
+/// `a * 2.0 + b` the NumPy way: each operator allocates its result.
+fn arrays() -> u64 {
+    const N: usize = 1 << 20;
+    let a: Vec<f64> = (0..N).map(|i| i as f64).collect();
+    let b: Vec<f64> = (0..N).map(|i| (N - i) as f64).collect();
+    let mut acc = 0.0;
+    for it in 0..200 {
+        let t: Vec<f64> = a.iter().map(|x| x * 2.0).collect();
+        let c: Vec<f64> = t.iter().zip(&b).map(|(x, y)| x + y).collect();
+        drop(t);
+        acc += c[it * 4099 % N];
+    }
+    acc as u64
+}
+
+fn touch() -> u64 {
+    const SIZE: usize = 256 << 20;
+    let mut v = vec![0u8; SIZE];
+    for i in (0..SIZE).step_by(4096) {
+        v[i] = i as u8 | 1;
+    }
+    v.iter().step_by(4096).map(|&x| x as u64).sum()
+}
+
+/// Peak resident set (KiB) and minor page faults of this process so far.
+fn usage() -> (i64, i64) {
+    // SAFETY: `getrusage` fills the zeroed struct we pass; RUSAGE_SELF is always valid.
+    unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        (ru.ru_maxrss, ru.ru_minflt)
+    }
+}
+
+fn main() {
+    #[cfg(feature = "dhat")]
+    let _profiler = dhat::Profiler::builder()
+        .file_name(std::env::temp_dir().join("workload-dhat-heap.json"))
+        .build();
+    let name = std::env::args().nth(1).unwrap_or_default();
+    let sum = match name.as_str() {
+        "churn" => churn(0x9e37_79b9, 5_000_000),
+        "mt-churn" => mt_churn(),
+        "vecgrow" => vecgrow(),
+        "btree" => btree(),
+        "arrays" => arrays(),
+        "touch" => touch(),
+        _ => {
+            eprintln!("usage: workload churn|mt-churn|vecgrow|btree|arrays|touch");
+            std::process::exit(2);
+        }
+    };
+    println!("{name} checksum {sum}");
+    let (rss, faults) = usage();
+    eprintln!("peak_rss_kib={rss} minor_faults={faults}");
+}
