@@ -1,1 +1,87 @@
-//! demo-arrays (in progress).
+//! # demo-arrays: a NumPy-style n-d array crate that shows where the bytes go
+//!
+//! [`NdArray<T>`] owns a 64-byte-aligned buffer (aligned by its own `Layout`, whatever the global
+//! allocator); views ([`ArrayView`], [`ArrayViewMut`]) borrow it and allocate nothing;
+//! [`SharedArray`] is NumPy's view-with-a-`base`: reference-counted, so a ten-element slice keeps the
+//! whole base buffer alive. `.npy` files load, save and memory-map through [`npy`].
+//!
+//! ```
+//! use demo_arrays::{NdArray, s, shares_memory};
+//!
+//! let a = NdArray::<f64>::arange(12).into_shape(&[3, 4]).unwrap();
+//! let v = a.slice(&s![.., 1..;2]);              // a[:, 1::2] — a view, zero bytes
+//! assert_eq!(v.shape(), &[3, 2]);
+//! assert!(shares_memory(&a, &v));
+//! let b = &a * 2.0 + &a;                          // new arrays, NumPy broadcasting
+//! assert_eq!(b.sum(), 3.0 * 66.0);
+//! let c = a.take(1, &[0, 3]).unwrap();            // fancy indexing copies
+//! assert!(!shares_memory(&a, &c));
+//! ```
+//!
+//! ## For NumPy users
+//!
+//! | NumPy | demo-arrays | bytes allocated |
+//! |---|---|---|
+//! | `np.zeros((m, n))` | `NdArray::<f64>::zeros(&[m, n])` / `try_zeros` | `m·n·8` |
+//! | `np.array(v).reshape(s)` | `NdArray::from_vec(&s, v)` | `len·size` (copied to an aligned buffer) |
+//! | `b = a` | `let b = a.view()` | 0 |
+//! | `a[1:-1, ::-2, 0, None]` | `a.slice(&s![1..-1, ..;-2, 0, NewAxis])` | 0 (view) |
+//! | `a.T`, `np.transpose(a, ax)` | `a.t()`, `a.view().permuted_axes(&ax)` | 0 (view) |
+//! | `np.broadcast_to(a, s)` | `a.broadcast(&s)` | 0 (view, stride 0) |
+//! | `a.reshape(s)` (contiguous) | `a.reshape(&s)` | 0 (view) |
+//! | `a.reshape(s)` (non-contiguous) | `a.to_shape(&s)` → `CowArray`, `is_copy()` | the result |
+//! | `a[[0, 3]]`, `np.take(a, i, axis)` | `a.take(axis, &i)` | `n·size·(rest)` (copy) |
+//! | `a[mask]` | `a.mask(&mask)` | `count·size` (copy) |
+//! | `a.copy()`, `np.ascontiguousarray` | `a.to_owned()` | `nbytes` |
+//! | `a.astype(np.float32)` | `a.astype::<f32>()` | `len·4` |
+//! | `a.base`, view keeps base alive | `a.into_shared()`, `.slice_move(..)`, `base_nbytes()` | 0 per view |
+//! | `np.shares_memory(a, b)` | `shares_memory(&a, &b)` | 0 |
+//! | `a.flags` | `a.flags()` | 0 |
+//! | `a * 2 + b` | `&a * 2.0 + &b` | one temporary + the result |
+//! | `numexpr.evaluate("a*2+b")` | `(lazy(&a) * 2.0 + &b).eval()` | the result only |
+//! | `a *= 2; a += b` | `a *= 2.0; a += &b`, `a.mul_add_assign(2.0, &b)` | 0 |
+//! | `a.sum()`, `a.mean()`, `a.min()` | `a.sum()`, `a.mean()`, `a.min()?` | 0 |
+//! | `np.save`, `np.load` | `npy::save`, `npy::load::<T>` | `load`: the array |
+//! | `np.load(f, mmap_mode='r'/'r+'/'c')` | `npy::open_mmap::<T>(f, MmapMode::…)` | 0 (pages, not heap) |
+//!
+//! Every byte count in this table that says 0 or "the result" is measured by a test
+//! (`tests/byte_claims.rs`) with `alloc_tracker::measure`.
+//!
+//! Differences from NumPy worth knowing: integer `sum` stays in the element type (NumPy widens small
+//! integers to `int64`); operands of fused expressions must have equal shapes; reshaping a
+//! non-contiguous array always copies (NumPy sometimes finds a view); at most [`MAX_NDIM`] axes.
+//!
+//! ## Layout of the crate
+//!
+//! `element.rs` (dtypes) → `buffer.rs` (the only allocation) → `dim.rs` (inline geometry) →
+//! `array_base.rs` (the type and its invariants) → `impl_constructors.rs`, `impl_views/`,
+//! `impl_copies.rs`, `impl_ops.rs`, `fused.rs`, `reduce.rs` → `npy/` (files and mappings).
+
+mod array_base;
+mod buffer;
+mod dim;
+mod element;
+mod error;
+pub mod fused;
+mod impl_constructors;
+mod impl_copies;
+mod impl_ops;
+pub mod impl_views;
+mod iter;
+pub mod npy;
+pub mod reduce;
+
+pub use array_base::{
+    ArrayBase, ArrayView, ArrayViewMut, Data, DataMut, Flags, NdArray, OwnedRepr, RawData, SharedArray, SharedRepr,
+    ViewRepr,
+};
+pub use buffer::ALIGN;
+pub use dim::{Geom, MAX_NDIM};
+pub use element::{DType, Element, Num, Scalar};
+pub use error::{ArrayError, ShapeDisplay, size_to_string};
+pub use fused::lazy;
+pub use impl_views::reshape::CowArray;
+pub use impl_views::slicing::SliceArg;
+pub use impl_views::shares_memory;
+pub use iter::Iter;
+pub use npy::{MmapArray, MmapMode};

@@ -1,0 +1,176 @@
+//! Array geometry without heap allocation: [`Geom`] holds up to [`MAX_NDIM`] lengths and strides inline,
+//! so making a view never allocates. Also the pure shape rules: element counts, contiguity, NumPy
+//! broadcasting.
+
+use crate::error::ArrayError;
+
+/// The most dimensions an array may have (NumPy allows 64; eight keeps a view at 144 bytes).
+pub const MAX_NDIM: usize = 8;
+
+/// Shape and strides (in elements; negative and zero allowed) of an array, stored inline. Opaque
+/// outside the crate except for reading it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Geom {
+    ndim: u8,
+    shape: [usize; MAX_NDIM],
+    strides: [isize; MAX_NDIM],
+}
+
+impl Geom {
+    /// C-order (row-major) geometry for `shape`.
+    pub(crate) fn c_order(shape: &[usize]) -> Result<Geom, ArrayError> {
+        let mut g = Geom::empty(shape.len())?;
+        g.shape[..shape.len()].copy_from_slice(shape);
+        let mut s: isize = 1;
+        for ax in (0..shape.len()).rev() {
+            g.strides[ax] = s;
+            s = s.wrapping_mul(shape[ax].max(1) as isize);
+        }
+        Ok(g)
+    }
+
+    /// Fortran-order (column-major) geometry for `shape`.
+    pub(crate) fn f_order(shape: &[usize]) -> Result<Geom, ArrayError> {
+        let mut g = Geom::empty(shape.len())?;
+        g.shape[..shape.len()].copy_from_slice(shape);
+        let mut s: isize = 1;
+        for ax in 0..shape.len() {
+            g.strides[ax] = s;
+            s = s.wrapping_mul(shape[ax].max(1) as isize);
+        }
+        Ok(g)
+    }
+
+    /// A geometry of `ndim` zero-length axes, to be filled in.
+    pub(crate) fn empty(ndim: usize) -> Result<Geom, ArrayError> {
+        if ndim > MAX_NDIM {
+            return Err(ArrayError::Invalid(format!(
+                "{ndim} dimensions requested, but demo-arrays supports at most {MAX_NDIM}"
+            )));
+        }
+        Ok(Geom { ndim: ndim as u8, shape: [0; MAX_NDIM], strides: [0; MAX_NDIM] })
+    }
+
+    pub(crate) fn ndim(&self) -> usize {
+        self.ndim as usize
+    }
+    /// The length of each axis.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape[..self.ndim as usize]
+    }
+    /// The stride of each axis, in elements.
+    pub fn strides(&self) -> &[isize] {
+        &self.strides[..self.ndim as usize]
+    }
+    pub(crate) fn set(&mut self, axis: usize, len: usize, stride: isize) {
+        self.shape[axis] = len;
+        self.strides[axis] = stride;
+    }
+    /// Appends an axis; the caller has checked `ndim < MAX_NDIM`.
+    pub(crate) fn push(&mut self, len: usize, stride: isize) {
+        let ax = self.ndim as usize;
+        self.ndim += 1;
+        self.set(ax, len, stride);
+    }
+
+    /// Number of elements (product of the shape; 1 for zero dimensions).
+    pub(crate) fn len(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    /// Whether the elements are laid out in C order with no gaps (length-1 axes' strides ignored).
+    pub(crate) fn is_c_contiguous(&self) -> bool {
+        if self.len() == 0 {
+            return true;
+        }
+        let mut expect: isize = 1;
+        for ax in (0..self.ndim()).rev() {
+            let n = self.shape[ax];
+            if n != 1 {
+                if self.strides[ax] != expect {
+                    return false;
+                }
+                expect *= n as isize;
+            }
+        }
+        true
+    }
+
+    /// Whether the elements are laid out in Fortran order with no gaps.
+    pub(crate) fn is_f_contiguous(&self) -> bool {
+        let mut rev = *self;
+        rev.shape[..self.ndim()].reverse();
+        rev.strides[..self.ndim()].reverse();
+        rev.is_c_contiguous()
+    }
+
+    /// The smallest and largest element offsets reachable (both 0 for an empty array).
+    pub(crate) fn offset_range(&self) -> (isize, isize) {
+        if self.len() == 0 {
+            return (0, 0);
+        }
+        let (mut lo, mut hi) = (0isize, 0isize);
+        for (&n, &s) in self.shape().iter().zip(self.strides()) {
+            let far = (n as isize - 1) * s;
+            if far < 0 {
+                lo += far;
+            } else {
+                hi += far;
+            }
+        }
+        (lo, hi)
+    }
+
+    /// Whether two distinct indices can reach the same element (a zero stride on a long axis, or
+    /// overlapping strides). Conservative: may say `true` for some layouts that do not overlap.
+    pub(crate) fn may_overlap(&self) -> bool {
+        let mut order = [0usize; MAX_NDIM];
+        let n = self.ndim();
+        for (i, o) in order.iter_mut().enumerate().take(n) {
+            *o = i;
+        }
+        let ord = &mut order[..n];
+        ord.sort_unstable_by_key(|&ax| self.strides[ax].unsigned_abs());
+        let mut span: usize = 1; // elements covered by the faster axes so far
+        for &ax in ord.iter() {
+            let len = self.shape[ax];
+            if len <= 1 {
+                continue;
+            }
+            if self.strides[ax].unsigned_abs() < span {
+                return true;
+            }
+            span = self.strides[ax].unsigned_abs() * (len - 1) + span;
+        }
+        false
+    }
+}
+
+impl std::fmt::Debug for Geom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "shape={:?} strides={:?}", self.shape(), self.strides())
+    }
+}
+
+/// Checked element count of `shape`: `None` if it overflows `usize`.
+pub(crate) fn checked_len(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n))
+}
+
+/// NumPy broadcasting: align shapes at the right; each pair of lengths must be equal or one of them 1.
+pub(crate) fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Geom, ArrayError> {
+    let n = a.len().max(b.len());
+    let mut out = Geom::empty(n)?;
+    for i in 0..n {
+        let x = if i < n - a.len() { 1 } else { a[i - (n - a.len())] };
+        let y = if i < n - b.len() { 1 } else { b[i - (n - b.len())] };
+        let len = match (x, y) {
+            _ if x == y => x,
+            (1, _) => y,
+            (_, 1) => x,
+            _ => return Err(ArrayError::mismatch("operands could not be broadcast together", a, b)),
+        };
+        out.set(i, len, 0);
+    }
+    Ok(out)
+}

@@ -1,0 +1,278 @@
+//! Element types: what may live in an array ([`Element`]), what supports arithmetic ([`Num`]), and the
+//! runtime [`DType`] used by `.npy` files and [`astype`](crate::ArrayBase::astype).
+
+use std::fmt::Debug;
+
+/// The runtime data type of an array, NumPy's `dtype` (little-endian, native sizes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    /// `bool`, NumPy `bool` (`|b1`).
+    Bool,
+    /// `i8`, NumPy `int8` (`|i1`).
+    I8,
+    /// `i16`, NumPy `int16` (`<i2`).
+    I16,
+    /// `i32`, NumPy `int32` (`<i4`).
+    I32,
+    /// `i64`, NumPy `int64` (`<i8`).
+    I64,
+    /// `u8`, NumPy `uint8` (`|u1`).
+    U8,
+    /// `u16`, NumPy `uint16` (`<u2`).
+    U16,
+    /// `u32`, NumPy `uint32` (`<u4`).
+    U32,
+    /// `u64`, NumPy `uint64` (`<u8`).
+    U64,
+    /// `f32`, NumPy `float32` (`<f4`).
+    F32,
+    /// `f64`, NumPy `float64` (`<f8`).
+    F64,
+}
+
+impl DType {
+    /// Every dtype, in declaration order.
+    pub const ALL: [DType; 11] = [
+        DType::Bool,
+        DType::I8,
+        DType::I16,
+        DType::I32,
+        DType::I64,
+        DType::U8,
+        DType::U16,
+        DType::U32,
+        DType::U64,
+        DType::F32,
+        DType::F64,
+    ];
+
+    /// NumPy's name for the dtype, as in its error messages: `float64`, `int8`, `bool`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DType::Bool => "bool",
+            DType::I8 => "int8",
+            DType::I16 => "int16",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::U8 => "uint8",
+            DType::U16 => "uint16",
+            DType::U32 => "uint32",
+            DType::U64 => "uint64",
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+        }
+    }
+
+    /// Bytes per element.
+    pub const fn itemsize(self) -> usize {
+        match self {
+            DType::Bool | DType::I8 | DType::U8 => 1,
+            DType::I16 | DType::U16 => 2,
+            DType::I32 | DType::U32 | DType::F32 => 4,
+            DType::I64 | DType::U64 | DType::F64 => 8,
+        }
+    }
+
+    /// The `.npy` type string NumPy writes for this dtype (`<f8`, `|i1`, `|b1`).
+    pub const fn descr(self) -> &'static str {
+        match self {
+            DType::Bool => "|b1",
+            DType::I8 => "|i1",
+            DType::I16 => "<i2",
+            DType::I32 => "<i4",
+            DType::I64 => "<i8",
+            DType::U8 => "|u1",
+            DType::U16 => "<u2",
+            DType::U32 => "<u4",
+            DType::U64 => "<u8",
+            DType::F32 => "<f4",
+            DType::F64 => "<f8",
+        }
+    }
+
+    /// Parses a `.npy` type string. Accepts `<` and `=` (little-endian / native on the little-endian
+    /// hosts this crate supports) and `|` (no byte order, one-byte types); `None` otherwise.
+    pub fn from_descr(descr: &str) -> Option<DType> {
+        let (order, code) = descr.split_at_checked(1)?;
+        let dtype = match code {
+            "b1" | "?" => DType::Bool,
+            "i1" => DType::I8,
+            "i2" => DType::I16,
+            "i4" => DType::I32,
+            "i8" => DType::I64,
+            "u1" => DType::U8,
+            "u2" => DType::U16,
+            "u4" => DType::U32,
+            "u8" => DType::U64,
+            "f4" => DType::F32,
+            "f8" => DType::F64,
+            _ => return None,
+        };
+        match order {
+            "<" | "=" => Some(dtype),
+            "|" | ">" if dtype.itemsize() == 1 => Some(dtype),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for DType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A value converted for [`astype`](crate::ArrayBase::astype): the widest type of its kind.
+#[derive(Clone, Copy, Debug)]
+pub enum Scalar {
+    /// Any boolean.
+    Bool(bool),
+    /// Any signed integer.
+    Int(i64),
+    /// Any unsigned integer.
+    UInt(u64),
+    /// Any float.
+    Float(f64),
+}
+
+/// A type that can be an array element.
+///
+/// # Safety
+///
+/// Implementors promise: `T` is `Copy`, has no padding, and its size and alignment equal
+/// `DTYPE.itemsize()`; every bit pattern of that size is a valid `T` except where
+/// [`Element::valid_bytes`] says otherwise (only `bool` restricts: bytes must be 0 or 1). `.npy`
+/// loading and memory mapping rely on this to view file bytes as `&[T]`.
+pub unsafe trait Element: Copy + Debug + Default + PartialEq + Send + Sync + 'static {
+    /// The runtime dtype of `Self`.
+    const DTYPE: DType;
+    /// Whether `bytes` (a whole number of elements) are all valid values of `Self`.
+    fn valid_bytes(bytes: &[u8]) -> bool {
+        let _ = bytes;
+        true
+    }
+    /// Widens `self` for a dtype conversion.
+    fn to_scalar(self) -> Scalar;
+    /// Narrows a widened value the way NumPy's `astype` does (float→int truncates toward zero and
+    /// saturates, anything→bool is `!= 0`).
+    fn from_scalar(s: Scalar) -> Self;
+}
+
+/// Element types with arithmetic. Integer arithmetic wraps on overflow, as NumPy's does, and integer
+/// division by zero gives 0 (NumPy gives 0 and a warning).
+pub trait Num: Element + PartialOrd {
+    /// The additive identity.
+    const ZERO: Self;
+    /// `a + b` (wrapping for integers).
+    fn add(a: Self, b: Self) -> Self;
+    /// `a - b` (wrapping for integers).
+    fn sub(a: Self, b: Self) -> Self;
+    /// `a * b` (wrapping for integers).
+    fn mul(a: Self, b: Self) -> Self;
+    /// `a / b` (0 for integer division by zero).
+    fn div(a: Self, b: Self) -> Self;
+    /// Whether `self` is a NaN (always false for integers).
+    fn is_nan(self) -> bool;
+    /// `self` as `f64` (for [`mean`](crate::ArrayBase::mean)).
+    fn to_f64(self) -> f64;
+}
+
+macro_rules! int_element {
+    ($($t:ty => $d:ident, $kind:ident, $wide:ty);* $(;)?) => {$(
+        // SAFETY: a primitive integer has no padding, its size and alignment are its dtype's itemsize,
+        // and every bit pattern is a valid value.
+        unsafe impl Element for $t {
+            const DTYPE: DType = DType::$d;
+            fn to_scalar(self) -> Scalar {
+                Scalar::$kind(self as $wide)
+            }
+            fn from_scalar(s: Scalar) -> Self {
+                match s {
+                    Scalar::Bool(b) => b as $t,
+                    Scalar::Int(i) => i as $t,
+                    Scalar::UInt(u) => u as $t,
+                    Scalar::Float(f) => f as $t,
+                }
+            }
+        }
+        impl Num for $t {
+            const ZERO: Self = 0;
+            #[inline(always)]
+            fn add(a: Self, b: Self) -> Self { a.wrapping_add(b) }
+            #[inline(always)]
+            fn sub(a: Self, b: Self) -> Self { a.wrapping_sub(b) }
+            #[inline(always)]
+            fn mul(a: Self, b: Self) -> Self { a.wrapping_mul(b) }
+            #[inline(always)]
+            fn div(a: Self, b: Self) -> Self { if b == 0 { 0 } else { a.wrapping_div(b) } }
+            #[inline(always)]
+            fn is_nan(self) -> bool { false }
+            #[inline(always)]
+            fn to_f64(self) -> f64 { self as f64 }
+        }
+    )*};
+}
+
+int_element! {
+    i8 => I8, Int, i64; i16 => I16, Int, i64; i32 => I32, Int, i64; i64 => I64, Int, i64;
+    u8 => U8, UInt, u64; u16 => U16, UInt, u64; u32 => U32, UInt, u64; u64 => U64, UInt, u64;
+}
+
+macro_rules! float_element {
+    ($($t:ty => $d:ident);* $(;)?) => {$(
+        // SAFETY: a primitive float has no padding, its size and alignment are its dtype's itemsize,
+        // and every bit pattern is a valid value (possibly a NaN).
+        unsafe impl Element for $t {
+            const DTYPE: DType = DType::$d;
+            fn to_scalar(self) -> Scalar {
+                Scalar::Float(self as f64)
+            }
+            fn from_scalar(s: Scalar) -> Self {
+                match s {
+                    Scalar::Bool(b) => b as u8 as $t,
+                    Scalar::Int(i) => i as $t,
+                    Scalar::UInt(u) => u as $t,
+                    Scalar::Float(f) => f as $t,
+                }
+            }
+        }
+        impl Num for $t {
+            const ZERO: Self = 0.0;
+            #[inline(always)]
+            fn add(a: Self, b: Self) -> Self { a + b }
+            #[inline(always)]
+            fn sub(a: Self, b: Self) -> Self { a - b }
+            #[inline(always)]
+            fn mul(a: Self, b: Self) -> Self { a * b }
+            #[inline(always)]
+            fn div(a: Self, b: Self) -> Self { a / b }
+            #[inline(always)]
+            #[allow(clippy::eq_op)]
+            fn is_nan(self) -> bool { self != self }
+            #[inline(always)]
+            fn to_f64(self) -> f64 { self as f64 }
+        }
+    )*};
+}
+
+float_element! { f32 => F32; f64 => F64 }
+
+// SAFETY: `bool` is one byte with alignment 1 and no padding; only the bytes 0 and 1 are valid, which
+// `valid_bytes` checks and every byte-to-`bool` path (`.npy` load and mmap) calls before viewing bytes.
+unsafe impl Element for bool {
+    const DTYPE: DType = DType::Bool;
+    fn valid_bytes(bytes: &[u8]) -> bool {
+        bytes.iter().all(|&b| b <= 1)
+    }
+    fn to_scalar(self) -> Scalar {
+        Scalar::Bool(self)
+    }
+    fn from_scalar(s: Scalar) -> Self {
+        match s {
+            Scalar::Bool(b) => b,
+            Scalar::Int(i) => i != 0,
+            Scalar::UInt(u) => u != 0,
+            Scalar::Float(f) => f != 0.0,
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Fused element-wise expressions: `lazy(&a) * 2.0 + &b` builds an expression tree (no arithmetic,
+//! no allocation) and [`Lazy::eval`] computes it in one pass into one new array — the result is the
+//! only allocation, where NumPy's `a * 2.0 + b` allocates a temporary for `a * 2.0` first (numexpr's
+//! trick). [`Lazy::eval_into`] writes into an existing array and allocates nothing.
+//!
+//! Operands must all have the same shape (broadcast one explicitly with
+//! [`broadcast`](crate::ArrayBase::broadcast) first); scalars combine with anything. When every
+//! operand is C-contiguous the evaluation is a single indexed loop the compiler vectorizes; otherwise
+//! it walks the index space element by element.
+
+use std::ops::{Add, Div, Mul, Sub};
+
+use crate::array_base::{ArrayBase, ArrayView, Data, DataMut, NdArray};
+use crate::dim::{Geom, MAX_NDIM};
+use crate::element::Num;
+use crate::error::ArrayError;
+
+/// A node of an element-wise expression over arrays of one shape.
+pub trait Expr: Sized {
+    /// The element type of the result.
+    type Elem: Num;
+    /// The common shape of the array operands (`None` if only scalars), or an error naming two shapes
+    /// that differ.
+    fn geom(&self) -> Result<Option<Geom>, ArrayError>;
+    /// Whether every array operand is C-contiguous.
+    fn contiguous(&self) -> bool;
+    /// The value at flat (C-order) position `i`.
+    ///
+    /// # Safety
+    ///
+    /// `i` is below the shape's element count and [`contiguous`](Expr::contiguous) is true.
+    unsafe fn at_flat(&self, i: usize) -> Self::Elem;
+    /// The value at `index`.
+    ///
+    /// # Safety
+    ///
+    /// `index` is in bounds of the shape returned by [`geom`](Expr::geom).
+    unsafe fn at_index(&self, index: &[usize]) -> Self::Elem;
+}
+
+/// An expression, ready to be combined with `+ - * /` and evaluated.
+#[derive(Clone, Copy)]
+pub struct Lazy<E>(pub E);
+
+/// Starts an expression from an array: `lazy(&a) * 2.0 + &b`.
+pub fn lazy<S: Data>(a: &ArrayBase<S>) -> Lazy<Leaf<'_, S::Elem>>
+where
+    S::Elem: Num,
+{
+    Lazy(Leaf(a.view()))
+}
+
+/// An array operand.
+#[derive(Clone, Copy)]
+pub struct Leaf<'a, T: Num>(ArrayView<'a, T>);
+
+/// A scalar operand.
+#[derive(Clone, Copy)]
+pub struct Scalar<T>(pub T);
+
+/// A binary operation node.
+#[derive(Clone, Copy)]
+pub struct Binary<L, R, O> {
+    l: L,
+    r: R,
+    _op: O,
+}
+
+/// The operation of a [`Binary`] node.
+pub trait BinOp<T>: Copy {
+    /// Applies the operation.
+    fn apply(a: T, b: T) -> T;
+}
+
+macro_rules! ops {
+    ($($Name:ident $f:ident),*) => {$(
+        /// An arithmetic operation marker.
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $Name;
+        impl<T: Num> BinOp<T> for $Name {
+            #[inline(always)]
+            fn apply(a: T, b: T) -> T {
+                T::$f(a, b)
+            }
+        }
+    )*};
+}
+ops!(AddOp add, SubOp sub, MulOp mul, DivOp div);
+
+impl<T: Num> Expr for Leaf<'_, T> {
+    type Elem = T;
+    fn geom(&self) -> Result<Option<Geom>, ArrayError> {
+        Ok(Some(self.0.geom))
+    }
+    fn contiguous(&self) -> bool {
+        self.0.is_c_contiguous()
+    }
+    #[inline(always)]
+    unsafe fn at_flat(&self, i: usize) -> T {
+        // SAFETY: the caller guarantees `i < len` and C-contiguity, so `ptr + i` is element `i`.
+        unsafe { *self.0.ptr.as_ptr().add(i) }
+    }
+    #[inline(always)]
+    unsafe fn at_index(&self, index: &[usize]) -> T {
+        let off: isize = index.iter().zip(self.0.strides()).map(|(&i, &s)| i as isize * s).sum();
+        // SAFETY: the caller guarantees `index` is in bounds, so `off` is an element (invariant 2).
+        unsafe { *self.0.ptr.as_ptr().offset(off) }
+    }
+}
+
+impl<T: Num> Expr for Scalar<T> {
+    type Elem = T;
+    fn geom(&self) -> Result<Option<Geom>, ArrayError> {
+        Ok(None)
+    }
+    fn contiguous(&self) -> bool {
+        true
+    }
+    #[inline(always)]
+    unsafe fn at_flat(&self, _: usize) -> T {
+        self.0
+    }
+    #[inline(always)]
+    unsafe fn at_index(&self, _: &[usize]) -> T {
+        self.0
+    }
+}
+
+impl<L: Expr, R: Expr<Elem = L::Elem>, O: BinOp<L::Elem>> Expr for Binary<L, R, O> {
+    type Elem = L::Elem;
+    fn geom(&self) -> Result<Option<Geom>, ArrayError> {
+        match (self.l.geom()?, self.r.geom()?) {
+            (Some(a), Some(b)) if a.shape() != b.shape() => Err(ArrayError::mismatch(
+                "fused operands must have equal shapes (broadcast explicitly first)",
+                a.shape(),
+                b.shape(),
+            )),
+            (a, b) => Ok(a.or(b)),
+        }
+    }
+    fn contiguous(&self) -> bool {
+        self.l.contiguous() && self.r.contiguous()
+    }
+    #[inline(always)]
+    unsafe fn at_flat(&self, i: usize) -> L::Elem {
+        // SAFETY: forwarded: the same precondition holds for both operands.
+        unsafe { O::apply(self.l.at_flat(i), self.r.at_flat(i)) }
+    }
+    #[inline(always)]
+    unsafe fn at_index(&self, index: &[usize]) -> L::Elem {
+        // SAFETY: forwarded: every operand has the checked common shape.
+        unsafe { O::apply(self.l.at_index(index), self.r.at_index(index)) }
+    }
+}
+
+impl<E: Expr> Lazy<E> {
+    /// Evaluates into a new C-ordered array in one pass: the result is the only allocation.
+    pub fn eval(self) -> Result<NdArray<E::Elem>, ArrayError> {
+        let geom = self.0.geom()?.unwrap_or(Geom::c_order(&[])?);
+        let e = &self.0;
+        let contiguous = e.contiguous();
+        NdArray::try_build(geom.shape(), |out| {
+            if contiguous {
+                for (i, o) in out.iter_mut().enumerate() {
+                    // SAFETY: `i < len` and every operand is C-contiguous (checked above).
+                    o.write(unsafe { e.at_flat(i) });
+                }
+            } else {
+                for_each_index(geom.shape(), |k, idx| {
+                    // SAFETY: `idx` walks the in-bounds indices of the common shape.
+                    out[k].write(unsafe { e.at_index(idx) });
+                });
+            }
+        })
+    }
+
+    /// Evaluates into `out` (same shape), in one pass: zero bytes allocated. `out` may be one of the
+    /// operands' own arrays only through a copy: the borrow checker rejects aliasing.
+    pub fn eval_into<S: DataMut<Elem = E::Elem>>(self, out: &mut ArrayBase<S>) -> Result<(), ArrayError> {
+        let geom = self.0.geom()?;
+        if let Some(g) = geom
+            && g.shape() != out.shape()
+        {
+            return Err(ArrayError::mismatch("cannot evaluate an expression into an array", g.shape(), out.shape()));
+        }
+        let e = &self.0;
+        if e.contiguous()
+            && let Some(o) = out.as_slice_mut()
+        {
+            for (i, o) in o.iter_mut().enumerate() {
+                // SAFETY: `i < len` of the common shape and every operand is C-contiguous.
+                *o = unsafe { e.at_flat(i) };
+            }
+            return Ok(());
+        }
+        let shape = out.geom;
+        let mut view = out.view_mut();
+        for_each_index(shape.shape(), |_, idx| {
+            let dst = view_get_mut(&mut view, idx);
+            // SAFETY: `idx` is in bounds of the common shape.
+            *dst = unsafe { e.at_index(idx) };
+        });
+        Ok(())
+    }
+}
+
+fn view_get_mut<'v, T: Num>(v: &'v mut crate::ArrayViewMut<'_, T>, idx: &[usize]) -> &'v mut T {
+    let off: isize = idx.iter().zip(v.strides()).map(|(&i, &s)| i as isize * s).sum();
+    // SAFETY: `idx` is in bounds (callers walk the view's own shape), so `off` is a distinct element
+    // of the uniquely borrowed view (invariants 2 and 4).
+    unsafe { &mut *v.ptr.as_ptr().offset(off) }
+}
+
+/// Calls `f(k, index)` for every index of `shape` in C order, `k` counting from 0.
+fn for_each_index(shape: &[usize], mut f: impl FnMut(usize, &[usize])) {
+    let n: usize = shape.iter().product();
+    let mut idx = [0usize; MAX_NDIM];
+    let nd = shape.len();
+    for k in 0..n {
+        f(k, &idx[..nd]);
+        for ax in (0..nd).rev() {
+            idx[ax] += 1;
+            if idx[ax] < shape[ax] {
+                break;
+            }
+            idx[ax] = 0;
+        }
+    }
+}
+
+macro_rules! lazy_ops {
+    ($($Op:ident $op:ident $Marker:ident),*) => {$(
+        impl<E: Expr, R: Expr<Elem = E::Elem>> $Op<Lazy<R>> for Lazy<E> {
+            type Output = Lazy<Binary<E, R, $Marker>>;
+            fn $op(self, rhs: Lazy<R>) -> Self::Output {
+                Lazy(Binary { l: self.0, r: rhs.0, _op: $Marker })
+            }
+        }
+        impl<'a, E: Expr, S: Data<Elem = E::Elem>> $Op<&'a ArrayBase<S>> for Lazy<E> {
+            type Output = Lazy<Binary<E, Leaf<'a, E::Elem>, $Marker>>;
+            fn $op(self, rhs: &'a ArrayBase<S>) -> Self::Output {
+                Lazy(Binary { l: self.0, r: Leaf(rhs.view()), _op: $Marker })
+            }
+        }
+    )*};
+}
+lazy_ops!(Add add AddOp, Sub sub SubOp, Mul mul MulOp, Div div DivOp);
+
+macro_rules! lazy_scalar_ops {
+    ($($t:ty),*) => {$(
+        lazy_scalar_ops!(@one $t, Add add AddOp);
+        lazy_scalar_ops!(@one $t, Sub sub SubOp);
+        lazy_scalar_ops!(@one $t, Mul mul MulOp);
+        lazy_scalar_ops!(@one $t, Div div DivOp);
+    )*};
+    (@one $t:ty, $Op:ident $op:ident $Marker:ident) => {
+        impl<E: Expr<Elem = $t>> $Op<$t> for Lazy<E> {
+            type Output = Lazy<Binary<E, Scalar<$t>, $Marker>>;
+            fn $op(self, rhs: $t) -> Self::Output {
+                Lazy(Binary { l: self.0, r: Scalar(rhs), _op: $Marker })
+            }
+        }
+    };
+}
+lazy_scalar_ops!(f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);

@@ -1,0 +1,131 @@
+//! Constructors of owned arrays (NumPy's `np.zeros`, `np.full`, `np.arange`, `np.array`). Each has a
+//! `try_` twin returning [`ArrayError::OutOfMemory`] instead of panicking with the same message.
+
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+
+use crate::array_base::{ArrayBase, NdArray, OwnedRepr, SharedArray, SharedRepr};
+use crate::buffer::{AlignedBuf, UninitBuf};
+use crate::dim::{Geom, checked_len};
+use crate::element::{Element, Scalar};
+use crate::error::{ArrayError, ShapeDisplay};
+
+impl<T: Element> NdArray<T> {
+    /// Wraps a buffer holding exactly the elements of `geom` (contiguous, starting at offset 0).
+    pub(crate) fn from_buf(buf: AlignedBuf<T>, geom: Geom) -> Self {
+        let a = ArrayBase { ptr: buf.as_ptr(), data: OwnedRepr(buf), geom };
+        debug_assert!({
+            a.check_invariants();
+            true
+        });
+        a
+    }
+
+    fn len_of(shape: &[usize]) -> Result<(usize, Geom), ArrayError> {
+        let geom = Geom::c_order(shape)?;
+        let len = checked_len(shape).ok_or_else(|| ArrayError::out_of_memory(shape, T::DTYPE))?;
+        Ok((len, geom))
+    }
+
+    /// Builds a C-order array of `shape` by letting `fill` write every element of a fresh buffer.
+    /// `fill` must initialise all of them: it is given the buffer as `MaybeUninit` and the function
+    /// checks nothing afterwards, so it is private to the crate.
+    pub(crate) fn try_build(shape: &[usize], fill: impl FnOnce(&mut [MaybeUninit<T>])) -> Result<Self, ArrayError> {
+        let (len, geom) = Self::len_of(shape)?;
+        let mut buf: UninitBuf<T> = AlignedBuf::try_uninit(len, shape)?;
+        fill(buf.as_uninit_mut());
+        // SAFETY: every caller's `fill` writes all `len` elements (see each call site).
+        Ok(Self::from_buf(unsafe { buf.assume_init() }, geom))
+    }
+
+    /// An array of zeros (NumPy's `np.zeros(shape)`). Panics with NumPy's out-of-memory message if it
+    /// cannot be allocated; see [`try_zeros`](Self::try_zeros).
+    pub fn zeros(shape: &[usize]) -> Self {
+        Self::try_zeros(shape).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// An array of zeros, or [`ArrayError::OutOfMemory`]: `unable to allocate 74.5 GiB for an array
+    /// with shape (100000, 100000) and data type float64`.
+    pub fn try_zeros(shape: &[usize]) -> Result<Self, ArrayError> {
+        let (len, geom) = Self::len_of(shape)?;
+        Ok(Self::from_buf(AlignedBuf::try_zeroed(len, shape)?, geom))
+    }
+
+    /// An array with every element `value` (NumPy's `np.full`). Panics on out-of-memory.
+    pub fn from_elem(shape: &[usize], value: T) -> Self {
+        Self::try_from_elem(shape, value).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// An array with every element `value`, or [`ArrayError::OutOfMemory`].
+    pub fn try_from_elem(shape: &[usize], value: T) -> Result<Self, ArrayError> {
+        Self::try_build(shape, |out| {
+            for o in out {
+                o.write(value);
+            }
+        })
+    }
+
+    /// An array of `shape` holding `data` in C order (NumPy's `np.array(data).reshape(shape)`).
+    /// The elements are copied into a 64-byte-aligned buffer and `data`'s buffer is freed.
+    pub fn from_vec(shape: &[usize], data: Vec<T>) -> Result<Self, ArrayError> {
+        Self::from_slice(shape, &data)
+    }
+
+    /// An array of `shape` holding a copy of `data` in C order.
+    pub fn from_slice(shape: &[usize], data: &[T]) -> Result<Self, ArrayError> {
+        let (len, geom) = Self::len_of(shape)?;
+        if len != data.len() {
+            return Err(ArrayError::mismatch("cannot build an array from data", shape, &[data.len()]));
+        }
+        Ok(Self::from_buf(AlignedBuf::try_from_slice(data, shape)?, geom))
+    }
+
+    /// An array whose element at each index is `f(index)`, in C order.
+    pub fn from_shape_fn(shape: &[usize], mut f: impl FnMut(&[usize]) -> T) -> Self {
+        let nd = shape.len();
+        Self::try_build(shape, |out| {
+            let mut idx = [0usize; crate::MAX_NDIM];
+            for o in out {
+                o.write(f(&idx[..nd]));
+                for ax in (0..nd).rev() {
+                    idx[ax] += 1;
+                    if idx[ax] < shape[ax] {
+                        break;
+                    }
+                    idx[ax] = 0;
+                }
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `[0, 1, …, n-1]` converted to `T` (NumPy's `np.arange(n, dtype=…)`).
+    pub fn arange(n: usize) -> Self {
+        Self::try_build(&[n], |out| {
+            for (i, o) in out.iter_mut().enumerate() {
+                o.write(T::from_scalar(Scalar::UInt(i as u64)));
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Turns this array into a [`SharedArray`]: a reference-counted base that views made from it
+    /// keep alive (NumPy's view/`base` relationship). Moves the buffer; allocates only the count.
+    pub fn into_shared(self) -> SharedArray<T> {
+        ArrayBase { ptr: self.ptr, geom: self.geom, data: SharedRepr(Arc::new(self.data.0)) }
+    }
+
+    /// Reinterprets the elements with a new shape of the same length, in the buffer's C order
+    /// (zero bytes allocated). Errors if the array is not C-contiguous or the lengths differ.
+    pub fn into_shape(self, shape: &[usize]) -> Result<Self, ArrayError> {
+        let geom = Geom::c_order(shape)?;
+        if geom.len() != self.len() || !self.is_c_contiguous() {
+            return Err(ArrayError::ShapeMismatch {
+                what: "cannot reshape array in place",
+                left: ShapeDisplay::of(self.shape()),
+                right: ShapeDisplay::of(shape),
+            });
+        }
+        Ok(ArrayBase { geom, ..self })
+    }
+}

@@ -1,0 +1,84 @@
+//! Broadcasting (stride 0, NumPy's `np.broadcast_to`) and reshaping. Reshaping C-contiguous data is a
+//! view; reshaping anything else copies, and [`to_shape`](crate::ArrayBase::to_shape) says which
+//! happened through [`CowArray`], like `ndarray`'s `to_shape`.
+
+use crate::array_base::{ArrayBase, ArrayView, Data, NdArray};
+use crate::dim::{Geom, broadcast_shapes};
+use crate::element::Element;
+use crate::error::ArrayError;
+
+/// Either a view of the original elements or a fresh copy (the result of
+/// [`to_shape`](crate::ArrayBase::to_shape)).
+pub enum CowArray<'a, T: Element> {
+    /// No copy was needed.
+    View(ArrayView<'a, T>),
+    /// The data was copied into a new C-ordered array.
+    Owned(NdArray<T>),
+}
+
+impl<'a, T: Element> CowArray<'a, T> {
+    /// Whether a copy was made.
+    pub fn is_copy(&self) -> bool {
+        matches!(self, CowArray::Owned(_))
+    }
+    /// A view of the result.
+    pub fn view(&self) -> ArrayView<'_, T> {
+        match self {
+            CowArray::View(v) => v.view(),
+            CowArray::Owned(a) => a.view(),
+        }
+    }
+    /// The result as an owned array (copying only if it is a view).
+    pub fn into_owned(self) -> NdArray<T> {
+        match self {
+            CowArray::View(v) => v.to_owned(),
+            CowArray::Owned(a) => a,
+        }
+    }
+}
+
+impl<S: Data> ArrayBase<S> {
+    /// A view of this array broadcast to `shape` by NumPy's rules (length-1 and missing leading axes
+    /// get stride 0): zero bytes allocated. Read-only, since many indices reach one element.
+    pub fn broadcast(&self, shape: &[usize]) -> Result<ArrayView<'_, S::Elem>, ArrayError> {
+        let target = broadcast_shapes(self.shape(), shape)?;
+        if target.shape() != shape {
+            return Err(ArrayError::mismatch("input operand cannot be broadcast to", self.shape(), shape));
+        }
+        let mut geom = Geom::empty(shape.len())?;
+        let lead = shape.len() - self.ndim();
+        for (ax, &n) in shape.iter().enumerate() {
+            let stride = if ax < lead || self.shape()[ax - lead] != n { 0 } else { self.strides()[ax - lead] };
+            geom.set(ax, n, stride);
+        }
+        Ok(ArrayBase { data: crate::array_base::ViewRepr::new(), ptr: self.ptr, geom })
+    }
+
+    /// The same elements with a new shape, as a view (zero bytes allocated). Errors if the array is
+    /// not C-contiguous (use [`to_shape`](Self::to_shape) to copy then) or the sizes differ.
+    pub fn reshape(&self, shape: &[usize]) -> Result<ArrayView<'_, S::Elem>, ArrayError> {
+        let geom = Geom::c_order(shape)?;
+        if crate::dim::checked_len(shape) != Some(self.len()) {
+            return Err(ArrayError::mismatch("cannot reshape array", self.shape(), shape));
+        }
+        if !self.is_c_contiguous() {
+            return Err(ArrayError::Invalid(format!(
+                "cannot reshape a non-contiguous array of shape {} without copying; use to_shape",
+                crate::error::ShapeDisplay::of(self.shape())
+            )));
+        }
+        Ok(ArrayBase { data: crate::array_base::ViewRepr::new(), ptr: self.ptr, geom })
+    }
+
+    /// NumPy's `a.reshape(shape)`: a view when the data is C-contiguous, otherwise a C-ordered copy.
+    /// [`CowArray::is_copy`] tells which (NumPy does not tell you).
+    pub fn to_shape(&self, shape: &[usize]) -> Result<CowArray<'_, S::Elem>, ArrayError> {
+        if crate::dim::checked_len(shape) != Some(self.len()) {
+            return Err(ArrayError::mismatch("cannot reshape array", self.shape(), shape));
+        }
+        if self.is_c_contiguous() {
+            return self.reshape(shape).map(CowArray::View);
+        }
+        self.to_owned().into_shape(shape).map(CowArray::Owned)
+    }
+}
