@@ -8,7 +8,7 @@ use crate::array_base::{ArrayBase, NdArray, OwnedRepr, SharedArray, SharedRepr};
 use crate::buffer::{AlignedBuf, UninitBuf};
 use crate::dim::{Geom, checked_len};
 use crate::element::{Element, Scalar};
-use crate::error::{ArrayError, ShapeDisplay};
+use crate::error::ArrayError;
 
 impl<T: Element> NdArray<T> {
     /// Wraps a buffer holding exactly the elements of `geom` (contiguous, starting at offset 0).
@@ -113,19 +113,5 @@ impl<T: Element> NdArray<T> {
     /// keep alive (NumPy's view/`base` relationship). Moves the buffer; allocates only the count.
     pub fn into_shared(self) -> SharedArray<T> {
         ArrayBase { ptr: self.ptr, geom: self.geom, data: SharedRepr(Arc::new(self.data.0)) }
-    }
-
-    /// Reinterprets the elements with a new shape of the same length, in the buffer's C order
-    /// (zero bytes allocated). Errors if the array is not C-contiguous or the lengths differ.
-    pub fn into_shape(self, shape: &[usize]) -> Result<Self, ArrayError> {
-        let geom = Geom::c_order(shape)?;
-        if geom.len() != self.len() || !self.is_c_contiguous() {
-            return Err(ArrayError::ShapeMismatch {
-                what: "cannot reshape array in place",
-                left: ShapeDisplay::of(self.shape()),
-                right: ShapeDisplay::of(shape),
-            });
-        }
-        Ok(ArrayBase { geom, ..self })
     }
 }

@@ -37,6 +37,18 @@ impl<'a, T: Element> CowArray<'a, T> {
     }
 }
 
+impl<S: crate::array_base::RawData> ArrayBase<S> {
+    /// Reinterprets the elements with a new shape of the same length in C order, keeping the storage
+    /// (zero bytes allocated). Errors if the array is not C-contiguous or the lengths differ.
+    pub fn into_shape(self, shape: &[usize]) -> Result<Self, ArrayError> {
+        let geom = Geom::c_order(shape)?;
+        if crate::dim::checked_len(shape) != Some(self.len()) || !self.is_c_contiguous() {
+            return Err(ArrayError::mismatch("cannot reshape array in place", self.shape(), shape));
+        }
+        Ok(ArrayBase { geom, ..self })
+    }
+}
+
 impl<S: Data> ArrayBase<S> {
     /// A view of this array broadcast to `shape` by NumPy's rules (length-1 and missing leading axes
     /// get stride 0): zero bytes allocated. Read-only, since many indices reach one element.

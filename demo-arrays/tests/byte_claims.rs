@@ -1,0 +1,177 @@
+//! Every byte count the docs and the tour claim, measured with `alloc_tracker::measure` under the
+//! workspace's global allocator (`Tracked<AlignedAlloc>`). `measure` is thread-scoped, so the tests
+//! stay exact when cargo runs them in parallel.
+
+use alloc_tracker::{Tracked, measure};
+use demo_arrays::{NdArray, SharedArray, SliceArg, lazy, s, shares_memory};
+
+#[global_allocator]
+static GLOBAL: Tracked<alloc_core::AlignedAlloc> = Tracked::new(alloc_core::AlignedAlloc::new());
+
+const N: usize = 1 << 16;
+
+fn f64s(n: usize) -> NdArray<f64> {
+    NdArray::arange(n)
+}
+
+#[test]
+fn construction_allocates_exactly_the_elements_aligned() {
+    let (a, u) = measure(|| NdArray::<f32>::zeros(&[300, 7]));
+    assert_eq!((u.allocated_bytes, u.allocations), (300 * 7 * 4, 1));
+    assert_eq!(a.as_ptr() as usize % 64, 0);
+    assert_eq!(a.nbytes(), 300 * 7 * 4);
+}
+
+#[test]
+fn views_allocate_nothing() {
+    let a = f64s(N).into_shape(&[256, 256]).unwrap();
+    let (checksum, u) = measure(|| {
+        let v = a.view();
+        let s1 = a.slice(&s![10..-10;3, ..;-2]);
+        let t = a.t();
+        let b = a.slice(&s![0, ..]).broadcast(&[4, 256]).unwrap().len();
+        let r = a.reshape(&[65536]).unwrap();
+        let n = a.slice(&s![.., SliceArg::NewAxis, 5]);
+        v.len() + s1.len() + t.len() + b + r.len() + n.len()
+    });
+    assert!(checksum > 0);
+    assert_eq!((u.allocated_bytes, u.allocations), (0, 0), "{u:?}");
+}
+
+#[test]
+fn take_allocates_exactly_n_times_itemsize() {
+    let a = f64s(N);
+    let idx: Vec<isize> = (0..1000).map(|i| (i * 37 % N) as isize).collect();
+    let (t, u) = measure(|| a.take(0, &idx).unwrap());
+    assert_eq!((u.allocated_bytes, u.allocations), (1000 * 8, 1));
+    assert!(!shares_memory(&a, &t));
+    // Along axis 1 of a 2-d array: rows × picks × itemsize.
+    let m = f64s(64 * 32).into_shape(&[64, 32]).unwrap();
+    let (t, u) = measure(|| m.take(1, &[3, -1, 3]).unwrap());
+    assert_eq!(t.shape(), &[64, 3]);
+    assert_eq!(u.allocated_bytes, 64 * 3 * 8);
+}
+
+#[test]
+fn mask_allocates_exactly_the_selected_elements() {
+    let a = f64s(N);
+    let mask = a.map(|x| x as usize % 3 == 0);
+    let (m, u) = measure(|| a.mask(&mask).unwrap());
+    assert_eq!(u.allocated_bytes as usize, m.len() * 8);
+    assert_eq!(m.len(), N.div_ceil(3));
+}
+
+#[test]
+fn in_place_ops_allocate_nothing() {
+    let mut a = f64s(N);
+    let b = f64s(N);
+    let row = f64s(256);
+    let (_, u) = measure(|| {
+        a += &b;
+        a *= 2.0;
+        a -= 1.0;
+        a /= &b.map(|x| x + 1.0); // (this temporary is outside the claim…)
+    });
+    assert_eq!(u.allocations, 1, "only the explicit map temporary: {u:?}");
+    let (_, u) = measure(|| {
+        a += &b;
+        a.mul_add_assign(2.0, &b);
+        let mut m = a.view_mut().into_shape(&[256, 256]).unwrap();
+        m += &row; // broadcast row
+    });
+    assert_eq!((u.allocated_bytes, u.allocations), (0, 0), "{u:?}");
+}
+
+#[test]
+fn temporaries_vs_chain_vs_fused_vs_in_place() {
+    let a = f64s(N);
+    let b = f64s(N);
+    let out = N as u64 * 8;
+    // NumPy's `a * 2.0 + b`: a temporary for `a * 2.0`, then the result — peak twice the output.
+    let (r1, u) = measure(|| &(&a * 2.0) + &b);
+    assert_eq!((u.allocations, u.allocated_bytes, u.peak_bytes), (2, 2 * out, 2 * out), "{u:?}");
+    // By value, the temporary's buffer is reused for the result.
+    let (r2, u) = measure(|| &a * 2.0 + &b);
+    assert_eq!((u.allocations, u.allocated_bytes, u.peak_bytes), (1, out, out), "{u:?}");
+    // Fused: one pass, the output only.
+    let (r3, u) = measure(|| (lazy(&a) * 2.0 + &b).eval().unwrap());
+    assert_eq!((u.allocations, u.allocated_bytes, u.peak_bytes), (1, out, out), "{u:?}");
+    // In place into an existing array: nothing.
+    let mut r4 = NdArray::<f64>::zeros(&[N]);
+    let (_, u) = measure(|| (lazy(&a) * 2.0 + &b).eval_into(&mut r4).unwrap());
+    assert_eq!(u.allocated_bytes, 0);
+    assert_eq!(r1.to_vec(), r2.to_vec());
+    assert_eq!(r1.to_vec(), r3.to_vec());
+    assert_eq!(r1.to_vec(), r4.to_vec());
+}
+
+#[test]
+fn reductions_allocate_nothing() {
+    let a = f64s(N).into_shape(&[256, 256]).unwrap();
+    let ((s, m, lo, hi, ts), u) =
+        measure(|| (a.sum(), a.mean(), a.min().unwrap(), a.max().unwrap(), a.t().slice(&s![..;2]).sum()));
+    assert_eq!((u.allocated_bytes, u.allocations), (0, 0));
+    assert_eq!(s, (N * (N - 1) / 2) as f64);
+    assert_eq!((m, lo, hi), (s / N as f64, 0.0, (N - 1) as f64));
+    assert!(ts > 0.0);
+}
+
+#[test]
+fn to_owned_of_a_view_is_its_elements_only() {
+    let a = f64s(N);
+    let v = a.slice(&s![5..1005]);
+    let (c, u) = measure(|| v.to_owned());
+    assert_eq!((u.allocated_bytes, u.allocations), (1000 * 8, 1));
+    assert_eq!(c.base_nbytes(), Some(1000 * 8));
+}
+
+#[test]
+fn a_shared_slice_pins_its_whole_base_until_to_owned() {
+    let bytes = N * 8;
+    let (small, u) = measure(|| {
+        let base: SharedArray<f64> = f64s(N).into_shared();
+        let small = base.clone().slice_move(&s![..10]);
+        drop(base);
+        small
+    });
+    // The base buffer plus the reference count block are still live: the 10-element view pins them.
+    assert!(u.net_bytes() as usize >= bytes && (u.net_bytes() as usize) < bytes + 128, "{u:?}");
+    assert_eq!(small.base_nbytes(), Some(bytes));
+    assert_eq!(small.len(), 10);
+    let (owned, u) = measure(move || {
+        let o = small.to_owned();
+        drop(small);
+        o
+    });
+    // Releasing the view frees the whole base; the copy holds its 10 elements only.
+    assert_eq!(u.allocated_bytes, 80);
+    assert!(u.freed_bytes as usize >= bytes, "{u:?}");
+    assert_eq!(owned.base_nbytes(), Some(80));
+}
+
+#[test]
+fn slicing_a_shared_array_allocates_nothing() {
+    let base = f64s(N).into_shared();
+    let (v, u) = measure(|| base.clone().slice_move(&s![..;-7]));
+    assert_eq!((u.allocated_bytes, u.allocations), (0, 0));
+    assert!(shares_memory(&base, &v));
+}
+
+#[test]
+fn mmap_keeps_data_off_the_heap_and_load_allocates_the_array() {
+    let dir = std::env::temp_dir().join(format!("demo-arrays-bytes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("a.npy");
+    let a = f64s(N);
+    demo_arrays::npy::save(&path, &a).unwrap();
+    let (sum, u) = measure(|| {
+        let m = demo_arrays::npy::open_mmap::<f64>(&path, demo_arrays::MmapMode::ReadOnly).unwrap();
+        m.sum()
+    });
+    assert_eq!(sum, a.sum());
+    assert!(u.peak_bytes < 4096, "mapping used {} heap bytes", u.peak_bytes);
+    let (l, u) = measure(|| demo_arrays::npy::load::<f64>(&path).unwrap());
+    assert!(u.peak_bytes as usize >= N * 8 && (u.peak_bytes as usize) < N * 8 + 4096, "{u:?}");
+    assert_eq!(l.to_vec(), a.to_vec());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
