@@ -65,6 +65,7 @@ mod error;
 pub mod fused;
 mod impl_constructors;
 mod impl_copies;
+mod impl_fmt;
 mod impl_ops;
 pub mod impl_views;
 mod iter;
