@@ -1,0 +1,2 @@
+//! Placeholder, replaced by the per-allocation bench.
+fn main() {}

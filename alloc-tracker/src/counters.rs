@@ -1,0 +1,156 @@
+//! The global counters: exact, always on, plain atomics; the live-bytes budget of [`crate::set_limit`].
+//!
+//! `LIVE` is reserved *before* the inner allocator is called (and given back if it fails), so a
+//! budget holds exactly even with many threads allocating at once.
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+/// Exact global figures, from [`crate::stats`].
+///
+/// `live_bytes <= peak_bytes`, `live_bytes <= total_bytes` and `live_blocks <= total_blocks` hold
+/// whenever no allocation is in flight. A `realloc` counts as one block freed and one allocated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeapStats {
+    /// Bytes in live blocks.
+    pub live_bytes: u64,
+    /// Live blocks.
+    pub live_blocks: u64,
+    /// The highest `live_bytes` so far (t-gmax).
+    pub peak_bytes: u64,
+    /// Bytes ever allocated (a `realloc` adds its new size).
+    pub total_bytes: u64,
+    /// Blocks ever allocated (a `realloc` adds one).
+    pub total_blocks: u64,
+    /// Calls to `realloc` that succeeded.
+    pub reallocs: u64,
+    /// Bytes the tracker itself holds from the inner allocator (its tables, caches and reports),
+    /// not counted in any other figure.
+    pub overhead_bytes: u64,
+}
+
+static LIVE: AtomicU64 = AtomicU64::new(0);
+static LIVE_BLOCKS: AtomicU64 = AtomicU64::new(0);
+static PEAK: AtomicU64 = AtomicU64::new(0);
+static TOTAL: AtomicU64 = AtomicU64::new(0);
+static TOTAL_BLOCKS: AtomicU64 = AtomicU64::new(0);
+static REALLOCS: AtomicU64 = AtomicU64::new(0);
+static OVERHEAD: AtomicU64 = AtomicU64::new(0);
+static LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Set when `PEAK` rose since the per-callsite t-gmax figures were last copied.
+static PEAK_DIRTY: AtomicBool = AtomicBool::new(false);
+
+/// The global figures now.
+pub(crate) fn heap_stats() -> HeapStats {
+    HeapStats {
+        live_bytes: LIVE.load(Relaxed),
+        live_blocks: LIVE_BLOCKS.load(Relaxed),
+        peak_bytes: PEAK.load(Relaxed),
+        total_bytes: TOTAL.load(Relaxed),
+        total_blocks: TOTAL_BLOCKS.load(Relaxed),
+        reallocs: REALLOCS.load(Relaxed),
+        overhead_bytes: OVERHEAD.load(Relaxed),
+    }
+}
+
+/// Sets the live-bytes budget (`None`: unlimited).
+pub(crate) fn set_limit(limit: Option<u64>) {
+    LIMIT.store(limit.unwrap_or(u64::MAX), Relaxed);
+}
+
+/// The live-bytes budget.
+pub(crate) fn limit() -> Option<u64> {
+    Some(LIMIT.load(Relaxed)).filter(|&l| l != u64::MAX)
+}
+
+/// Reserves `size` live bytes ahead of an allocation; the new live figure, or `None` when that
+/// would pass the budget (nothing is reserved then).
+#[inline]
+pub(crate) fn reserve(size: usize) -> Option<u64> {
+    let size = size as u64;
+    let limit = LIMIT.load(Relaxed);
+    if limit == u64::MAX {
+        return Some(LIVE.fetch_add(size, Relaxed) + size);
+    }
+    reserve_within(size, limit)
+}
+
+#[cold]
+#[inline(never)]
+fn reserve_within(size: u64, limit: u64) -> Option<u64> {
+    let mut live = LIVE.load(Relaxed);
+    loop {
+        let new = live.checked_add(size).filter(|&n| n <= limit)?;
+        match LIVE.compare_exchange_weak(live, new, Relaxed, Relaxed) {
+            Ok(_) => return Some(new),
+            Err(now) => live = now,
+        }
+    }
+}
+
+/// Gives back a reservation whose allocation failed.
+#[inline]
+pub(crate) fn unreserve(size: usize) {
+    LIVE.fetch_sub(size as u64, Relaxed);
+}
+
+/// Counts an allocation of `size` bytes whose reservation left live bytes at `live`.
+/// Returns whether this raised the peak.
+#[inline]
+pub(crate) fn allocated(size: usize, live: u64, is_realloc: bool) -> bool {
+    if !is_realloc {
+        LIVE_BLOCKS.fetch_add(1, Relaxed);
+    } else {
+        REALLOCS.fetch_add(1, Relaxed);
+    }
+    TOTAL.fetch_add(size as u64, Relaxed);
+    TOTAL_BLOCKS.fetch_add(1, Relaxed);
+    if live > PEAK.load(Relaxed) {
+        PEAK.fetch_max(live, Relaxed);
+        PEAK_DIRTY.store(true, Relaxed);
+        return true;
+    }
+    false
+}
+
+/// Counts `size` live bytes leaving (a free, or a realloc's shrink): whether the heap was at a
+/// peak whose per-callsite figures have not been copied yet (the caller copies them first).
+#[inline]
+pub(crate) fn leaving_peak() -> bool {
+    PEAK_DIRTY.load(Relaxed) && LIVE.load(Relaxed) >= PEAK.load(Relaxed)
+}
+
+/// Marks the per-callsite t-gmax figures as copied (call *before* copying, so a peak raised
+/// meanwhile marks them stale again).
+pub(crate) fn peak_copied() {
+    PEAK_DIRTY.store(false, Relaxed);
+}
+
+/// Whether the per-callsite t-gmax figures are stale and the heap is at its peak now.
+pub(crate) fn peak_is_now() -> bool {
+    leaving_peak()
+}
+
+/// Counts a free of `size` bytes.
+#[inline]
+pub(crate) fn freed(size: usize) {
+    LIVE.fetch_sub(size as u64, Relaxed);
+    LIVE_BLOCKS.fetch_sub(1, Relaxed);
+}
+
+/// Changes live bytes by a realloc's shrink of `by` bytes (growth goes through [`reserve`]).
+#[inline]
+pub(crate) fn shrunk(by: usize) {
+    LIVE.fetch_sub(by as u64, Relaxed);
+}
+
+/// The tracker took `size` bytes from the inner allocator for itself.
+#[inline]
+pub(crate) fn overhead_add(size: usize) {
+    OVERHEAD.fetch_add(size as u64, Relaxed);
+}
+
+/// The tracker gave `size` bytes of its own back.
+#[inline]
+pub(crate) fn overhead_sub(size: usize) {
+    OVERHEAD.fetch_sub(size as u64, Relaxed);
+}

@@ -1,0 +1,108 @@
+//! The exit report: registered with `atexit`, so it runs at a normal return from `main` and at
+//! `std::process::exit` alike, from the exiting thread, while other threads may still run.
+//!
+//! Registration happens at load time (an `.init_array` entry that `Tracked::new` refers to, so it
+//! is always linked) and, as a fallback, on the first recorded allocation. The handler takes the
+//! guard, renders the report into the tracker's own memory, writes it with `write(2)` (never
+//! std's stderr lock, which a still-running thread might hold), then applies `leak_exit_code`.
+//! It reads only atomics and the lock-free callsite list, never the block map's shards, so a thread
+//! stopped inside a shard cannot block it.
+
+use core::ffi::{c_char, c_int};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+use crate::config::{self, ReportTo};
+use crate::guard::Guard;
+use crate::report;
+
+/// The type of the load-time hook (glibc passes `argc, argv, envp` to `.init_array` entries).
+pub(crate) type InitHook = extern "C" fn(c_int, *const *const c_char, *const *const c_char);
+
+extern "C" fn on_load(_: c_int, _: *const *const c_char, _: *const *const c_char) {
+    ensure_registered();
+}
+
+/// Runs [`on_load`] when the program is loaded, before `main`.
+#[used]
+#[cfg_attr(target_os = "linux", unsafe(link_section = ".init_array"))]
+pub(crate) static INIT_HOOK: InitHook = on_load;
+
+static REGISTERED: AtomicBool = AtomicBool::new(false);
+static REPORTED: AtomicBool = AtomicBool::new(false);
+static START_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Monotonic clock in nanoseconds.
+pub(crate) fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Seconds since the tracker started.
+pub(crate) fn elapsed_secs() -> f64 {
+    now_ns().saturating_sub(START_NS.load(Relaxed)) as f64 / 1e9
+}
+
+/// Registers the exit handler once.
+#[inline]
+pub(crate) fn ensure_registered() {
+    if !REGISTERED.load(Relaxed) {
+        register();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn register() {
+    if REGISTERED.swap(true, Relaxed) {
+        return;
+    }
+    START_NS.store(now_ns(), Relaxed);
+    // SAFETY: `at_exit` is an `extern "C" fn()` that never unwinds; atexit only stores it (glibc
+    // may use its own malloc for that, never Rust's global allocator).
+    unsafe {
+        libc::atexit(at_exit);
+    }
+}
+
+extern "C" fn at_exit() {
+    let Some(guard) = Guard::enter() else {
+        return;
+    };
+    if REPORTED.swap(true, Relaxed) {
+        return;
+    }
+    let cfg = config::get(&guard);
+    let report = report::render(&guard, cfg.top, "at exit");
+    match &cfg.report {
+        ReportTo::Off => {}
+        ReportTo::Stderr => report::write_stderr(report.text.as_bytes()),
+        ReportTo::Path(path) => {
+            if let Err(e) = std::fs::write(path, report.text.as_bytes()) {
+                report::write_stderr(
+                    format!(
+                        "alloc-tracker: warning: cannot write the report to `{path}` ({e}); writing it to stderr\n"
+                    )
+                    .as_bytes(),
+                );
+                report::write_stderr(report.text.as_bytes());
+            }
+        }
+    }
+    if let Some(code) = cfg.leak_exit_code
+        && report.live_blocks > 0
+    {
+        // SAFETY: flushing C stdio then ending the process; `exit` must not be called again from
+        // inside an atexit handler, `_exit` may. Rust's stdout was flushed before `exit` began.
+        unsafe {
+            libc::fflush(core::ptr::null_mut());
+            libc::_exit(code);
+        }
+    }
+    drop(report);
+    drop(guard);
+}

@@ -1,0 +1,172 @@
+//! The re-entrancy guard and the per-thread counters behind [`crate::measure`].
+//!
+//! Both live in one const-initialised thread-local without a destructor ([`ThreadState`]), so they
+//! are reachable for the whole life of a thread, including while its other thread-locals are being
+//! destroyed (an allocation in a TLS destructor is tracked like any other), and reaching them never
+//! allocates. While a thread holds a [`Guard`], every allocation it makes is the tracker's own:
+//! `Tracked` forwards it to the inner allocator untracked and counts it as overhead.
+
+use core::cell::Cell;
+use core::marker::PhantomData;
+
+/// One thread's tracker state.
+///
+/// Invariants:
+/// 1. `busy` is true exactly while a [`Guard`] of this thread is alive.
+/// 2. `allocated_bytes - freed_bytes == net` (in wrapping `i64` arithmetic) and `peak_net >= net`
+///    since the last [`ThreadState::reset_peak`].
+pub(crate) struct ThreadState {
+    busy: Cell<bool>,
+    /// Inside a block-map operation (whose own frees must not touch the map again).
+    map_busy: Cell<bool>,
+    allocated_bytes: Cell<u64>,
+    allocations: Cell<u64>,
+    freed_bytes: Cell<u64>,
+    frees: Cell<u64>,
+    net: Cell<i64>,
+    peak_net: Cell<i64>,
+}
+
+thread_local! {
+    static STATE: ThreadState = const {
+        ThreadState {
+            busy: Cell::new(false),
+            map_busy: Cell::new(false),
+            allocated_bytes: Cell::new(0),
+            allocations: Cell::new(0),
+            freed_bytes: Cell::new(0),
+            frees: Cell::new(0),
+            net: Cell::new(0),
+            peak_net: Cell::new(0),
+        }
+    };
+}
+
+/// The per-thread counters at one moment (see [`ThreadState`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ThreadCounters {
+    pub allocated_bytes: u64,
+    pub allocations: u64,
+    pub freed_bytes: u64,
+    pub frees: u64,
+    pub net: i64,
+    pub peak_net: i64,
+}
+
+impl ThreadState {
+    /// Counts a block of `size` bytes this thread allocated.
+    #[inline]
+    pub(crate) fn note_alloc(&self, size: usize) {
+        self.allocated_bytes
+            .set(self.allocated_bytes.get().wrapping_add(size as u64));
+        self.allocations.set(self.allocations.get().wrapping_add(1));
+        let net = self.net.get().wrapping_add(size as i64);
+        self.net.set(net);
+        if net > self.peak_net.get() {
+            self.peak_net.set(net);
+        }
+    }
+
+    /// Counts a block of `size` bytes this thread freed.
+    #[inline]
+    pub(crate) fn note_free(&self, size: usize) {
+        self.freed_bytes
+            .set(self.freed_bytes.get().wrapping_add(size as u64));
+        self.frees.set(self.frees.get().wrapping_add(1));
+        self.net.set(self.net.get().wrapping_sub(size as i64));
+    }
+
+    fn counters(&self) -> ThreadCounters {
+        ThreadCounters {
+            allocated_bytes: self.allocated_bytes.get(),
+            allocations: self.allocations.get(),
+            freed_bytes: self.freed_bytes.get(),
+            frees: self.frees.get(),
+            net: self.net.get(),
+            peak_net: self.peak_net.get(),
+        }
+    }
+}
+
+/// This thread's counters.
+pub(crate) fn thread_counters() -> ThreadCounters {
+    STATE.try_with(ThreadState::counters).unwrap_or_default()
+}
+
+/// Restarts this thread's peak at its current net and returns the previous peak.
+pub(crate) fn reset_peak() -> i64 {
+    STATE
+        .try_with(|s| s.peak_net.replace(s.net.get()))
+        .unwrap_or(0)
+}
+
+/// Sets this thread's peak to `max(peak, current peak)` (restores an outer `measure`'s peak).
+pub(crate) fn merge_peak(peak: i64) {
+    let _ = STATE.try_with(|s| s.peak_net.set(s.peak_net.get().max(peak)));
+}
+
+/// Runs the block-map operation `f`, marking this thread as inside the map meanwhile.
+#[inline]
+pub(crate) fn in_map<R>(f: impl FnOnce() -> R) -> R {
+    let _ = STATE.try_with(|s| s.map_busy.set(true));
+    let r = f();
+    let _ = STATE.try_with(|s| s.map_busy.set(false));
+    r
+}
+
+/// Whether this thread is inside a block-map operation (see [`in_map`]).
+#[inline]
+pub(crate) fn map_busy() -> bool {
+    STATE.try_with(|s| s.map_busy.get()).unwrap_or(true)
+}
+
+/// Proof that the current thread is inside the tracker; dropping it leaves.
+///
+/// Not `Send`: it refers to the current thread's [`ThreadState`].
+pub(crate) struct Guard {
+    state: *const ThreadState,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Guard {
+    /// Enters the tracker, or `None` if this thread is already inside it (a re-entrant call: the
+    /// allocation is the tracker's own).
+    #[inline]
+    pub(crate) fn enter() -> Option<Guard> {
+        STATE
+            .try_with(|s| {
+                if s.busy.replace(true) {
+                    None
+                } else {
+                    Some(Guard {
+                        state: s,
+                        _not_send: PhantomData,
+                    })
+                }
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// The current thread's state.
+    #[inline]
+    pub(crate) fn thread(&self) -> &ThreadState {
+        // SAFETY: `state` points at this thread's `STATE`, a const thread-local without destructor
+        // whose storage lives as long as the thread; the guard is `!Send` and never outlives the
+        // call that made it, so the pointer is valid and only used on its own thread.
+        unsafe { &*self.state }
+    }
+}
+
+impl Drop for Guard {
+    #[inline]
+    fn drop(&mut self) {
+        self.thread().busy.set(false);
+    }
+}
+
+/// Runs `f` with the guard held if this thread can take it (`None` if it is already inside).
+pub(crate) fn with_guard<R>(f: impl FnOnce(&Guard) -> R) -> Option<R> {
+    let guard = Guard::enter()?;
+    Some(f(&guard))
+}

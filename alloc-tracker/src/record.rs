@@ -1,0 +1,158 @@
+//! The hot path's bookkeeping, called by `Tracked` under the guard: capture, intern, count, map.
+//!
+//! Non-generic, so one copy serves every `Tracked<A>`; `Tracked`'s own methods stay one screen.
+//! Order matters in two places (see `tracked.rs`): a free is recorded *before* the block goes back
+//! to the inner allocator, and a realloc forgets the old address before the inner call, because
+//! once the inner allocator has the address back another thread may receive it and record it.
+
+use crate::capture;
+use crate::config;
+use crate::counters;
+use crate::guard::Guard;
+use crate::table::{self, Callsite};
+
+/// Interns the current stack, or `None` when `ALLOC_TRACKER=off`.
+#[inline]
+fn callsite(guard: &Guard) -> Option<&'static Callsite> {
+    let cfg = config::get(guard);
+    if cfg.off {
+        return None;
+    }
+    let stack = capture::capture(cfg.frames, cfg.unwind);
+    Some(table::intern(stack.as_slice()))
+}
+
+/// Records a new block `ptr` of `size` bytes; `live` is the global figure [`counters::reserve`] left.
+#[inline]
+pub(crate) fn alloc(guard: &Guard, ptr: *mut u8, size: usize, live: u64) {
+    crate::exit::ensure_registered();
+    counters::allocated(size, live, false);
+    guard.thread().note_alloc(size);
+    if let Some(cs) = callsite(guard) {
+        cs.add(size);
+        table::insert_block(ptr as usize, cs);
+    }
+}
+
+/// Records that `ptr` (of `size` bytes) is about to be freed.
+#[inline]
+pub(crate) fn free(guard: &Guard, ptr: *mut u8, size: usize) {
+    let cs = if config::get(guard).off {
+        None
+    } else {
+        match table::remove_block(ptr as usize) {
+            Some(cs) => Some(cs),
+            // Not in the map: a block the tracker allocated for itself under the guard.
+            None => return counters::overhead_sub(size),
+        }
+    };
+    if counters::leaving_peak() {
+        table::copy_peak();
+    }
+    counters::freed(size);
+    guard.thread().note_free(size);
+    if let Some(cs) = cs {
+        cs.remove(size);
+    }
+}
+
+/// A free made from inside the tracker (the guard is held further up this thread's stack).
+///
+/// Usually the block is the tracker's own (overhead). But tracker code can free a user's block —
+/// e.g. `backtrace`'s symbol cache, filled by the user's own `backtrace::resolve` and trimmed by
+/// the tracker's — so the block map is asked, unless this free comes from the map's own growth.
+#[cold]
+pub(crate) fn free_reentrant(ptr: *mut u8, size: usize) {
+    if let Some(cs) = tracked_block_reentrant(ptr) {
+        counters::freed(size);
+        cs.remove(size);
+    } else {
+        counters::overhead_sub(size);
+    }
+}
+
+/// Forgets `ptr` if it is a tracked block and the map may be used from here (see
+/// [`free_reentrant`]).
+#[inline]
+pub(crate) fn tracked_block_reentrant(ptr: *mut u8) -> Option<&'static Callsite> {
+    if crate::guard::map_busy() {
+        return None;
+    }
+    table::remove_block(ptr as usize)
+}
+
+/// What a realloc must put back if the inner allocator fails.
+pub(crate) struct Moving {
+    old: Option<&'static Callsite>,
+    /// The old block was the tracker's own (never recorded).
+    internal: bool,
+}
+
+/// First half of a realloc: forgets the old address (see the module docs).
+#[inline]
+pub(crate) fn realloc_begin(guard: &Guard, ptr: *mut u8) -> Moving {
+    if config::get(guard).off {
+        return Moving {
+            old: None,
+            internal: false,
+        };
+    }
+    let old = table::remove_block(ptr as usize);
+    Moving {
+        internal: old.is_none(),
+        old,
+    }
+}
+
+/// Whether the block being reallocated is the tracker's own (then it stays overhead).
+#[inline]
+pub(crate) fn is_internal(moving: &Moving) -> bool {
+    moving.internal
+}
+
+/// The inner realloc failed: the old block stays recorded as it was.
+#[cold]
+pub(crate) fn realloc_failed(ptr: *mut u8, moving: Moving) {
+    restore(ptr, moving.old);
+}
+
+/// Puts a forgotten block back in the map (its realloc failed).
+#[cold]
+pub(crate) fn restore(ptr: *mut u8, old: Option<&'static Callsite>) {
+    if let Some(cs) = old {
+        table::insert_block(ptr as usize, cs);
+    }
+}
+
+/// Second half of a realloc that succeeded: `old_size` bytes at the old address became
+/// `new_size` bytes at `new`, attributed to the callsite that reallocated. `live` is the global
+/// figure after a growth's reservation (ignored for a shrink).
+#[inline]
+pub(crate) fn realloc_done(
+    guard: &Guard,
+    moving: Moving,
+    new: *mut u8,
+    old_size: usize,
+    new_size: usize,
+    live: u64,
+) {
+    if new_size < old_size {
+        if counters::leaving_peak() {
+            table::copy_peak();
+        }
+        counters::shrunk(old_size - new_size);
+    }
+    counters::allocated(new_size, live, true);
+    let thread = guard.thread();
+    thread.note_free(old_size);
+    thread.note_alloc(new_size);
+    if let Some(old) = moving.old {
+        old.remove(old_size);
+    }
+    if !moving.internal
+        && let Some(cs) = callsite(guard)
+    {
+        cs.add(new_size);
+        table::insert_block(new as usize, cs);
+    }
+}

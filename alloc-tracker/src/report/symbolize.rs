@@ -1,0 +1,208 @@
+//! Symbolization, at report time only: return address -> frames (`function at file:line:col`),
+//! cached per address, and the trimming that finds a callsite's first frame outside the
+//! allocation machinery.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Mutex;
+
+/// One resolved frame of a callsite's stack (inlined calls give one frame each).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// The demangled function name, without its hash (`0x…` when the address has no symbol).
+    pub function: String,
+    /// The source file, relative to the current directory when it lies below it.
+    pub file: Option<String>,
+    /// The line in `file`.
+    pub line: Option<u32>,
+    /// The column in `line`.
+    pub column: Option<u32>,
+}
+
+impl fmt::Display for Frame {
+    /// `function at file:line:col`, or as much of it as is known.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.function)?;
+        if let Some(file) = &self.file {
+            write!(f, " at {file}")?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+                if let Some(col) = self.column {
+                    write!(f, ":{col}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Frames per return address, innermost (inlined) first. The tracker's own memory.
+type Cache = BTreeMap<usize, Vec<Frame>>;
+static CACHE: Mutex<Cache> = Mutex::new(BTreeMap::new());
+
+fn lock() -> std::sync::MutexGuard<'static, Cache> {
+    CACHE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Resolves every address of `stack` not yet cached. Call under the guard.
+pub(crate) fn fill(stack: &[usize]) {
+    let mut cache = lock();
+    let cwd = std::env::current_dir().ok();
+    for &ip in stack {
+        if cache.contains_key(&ip) {
+            continue;
+        }
+        let mut frames = Vec::new();
+        backtrace::resolve(ip as *mut core::ffi::c_void, |sym| {
+            let function = match sym.name() {
+                Some(name) => format!("{name:#}"),
+                None => format!("{ip:#x}"),
+            };
+            let file = sym.filename().map(|path| {
+                let shown = cwd
+                    .as_deref()
+                    .and_then(|cwd| path.strip_prefix(cwd).ok())
+                    .unwrap_or(path);
+                shorten_std(&shown.display().to_string())
+            });
+            frames.push(Frame {
+                function,
+                file,
+                line: sym.lineno(),
+                column: sym.colno(),
+            });
+        });
+        if frames.is_empty() {
+            frames.push(Frame {
+                function: format!("{ip:#x}"),
+                file: None,
+                line: None,
+                column: None,
+            });
+        }
+        cache.insert(ip, frames);
+    }
+}
+
+/// `/rustc/<hash>/library/std/src/x.rs` -> `library/std/src/x.rs`.
+fn shorten_std(path: &str) -> String {
+    if let Some(rest) = path.strip_prefix("/rustc/")
+        && let Some((_hash, tail)) = rest.split_once('/')
+    {
+        return tail.to_owned();
+    }
+    path.to_owned()
+}
+
+/// Whether a frame belongs to the allocation machinery (std's alloc/raw_vec/collections growth
+/// paths, formatting into a growing `String`, hash tables, `alloc-core`, `alloc-tracker`).
+pub(crate) fn is_machinery(function: &str) -> bool {
+    const PREFIXES: [&str; 14] = [
+        "alloc::",
+        "core::",
+        "std::collections::",
+        "std::alloc::",
+        "std::sys::alloc",
+        "hashbrown::",
+        "alloc_tracker::",
+        "alloc_core::",
+        "tikv_jemallocator::",
+        "__rustc::",
+        "__rust_",
+        "__rdl_",
+        "__rg_",
+        "_ZN",
+    ];
+    let name = function.strip_prefix('<').unwrap_or(function);
+    PREFIXES.iter().any(|p| name.starts_with(p))
+        || function.contains(" as alloc::")
+        || function.contains(" as core::alloc")
+}
+
+/// Whether a frame is where the runtime hands over to user code (nothing below it is shown).
+fn is_runtime_entry(function: &str) -> bool {
+    function.starts_with("std::sys::backtrace::__rust_begin_short_backtrace")
+        || function.starts_with("std::rt::lang_start")
+}
+
+/// Whether the block was allocated by std's runtime setup before `main` (e.g. the main thread's
+/// stack-overflow handler record): held for the whole run, not a leak of the program. Frames must
+/// have been [`fill`]ed.
+pub(crate) fn is_runtime_held(stack: &[usize]) -> bool {
+    let mut held = false;
+    for_each_trimmed(stack, |f| held |= f.function.starts_with("std::rt::init"));
+    held
+}
+
+/// Calls `f` on each frame of `stack` after trimming: the leading machinery frames and everything
+/// from the runtime's entry on (plus the `FnOnce::call_once` shims just above it) are left out.
+/// Frames must have been [`fill`]ed. Allocates nothing itself.
+pub(crate) fn for_each_trimmed(stack: &[usize], mut f: impl FnMut(&Frame)) {
+    let cache = lock();
+    let all = || {
+        stack
+            .iter()
+            .filter_map(|ip| cache.get(ip))
+            .flat_map(|frames| frames.iter())
+    };
+    let Some(start) = all().position(|fr| !is_machinery(&fr.function)) else {
+        return;
+    };
+    let mut end = all()
+        .skip(start)
+        .position(|fr| is_runtime_entry(&fr.function))
+        .map_or(usize::MAX, |p| p + start);
+    if end != usize::MAX {
+        while end > start + 1
+            && all()
+                .nth(end - 1)
+                .is_some_and(|fr| fr.function.starts_with("core::ops::function::"))
+        {
+            end -= 1;
+        }
+    }
+    all().take(end).skip(start).for_each(&mut f);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machinery_names() {
+        for name in [
+            "alloc::raw_vec::RawVecInner<A>::finish_grow",
+            "<alloc::string::String as core::fmt::Write>::write_str",
+            "<u8 as alloc::vec::spec_from_elem::SpecFromElem>::from_elem",
+            "__rust_alloc",
+            "__rustc::__rust_alloc_zeroed",
+            "alloc_tracker::record::alloc",
+            "std::collections::hash::map::HashMap<K,V,S>::insert",
+        ] {
+            assert!(is_machinery(name), "{name}");
+        }
+        for name in [
+            "leak_named::leak_some",
+            "<my::Thing as core::clone::Clone>::clone",
+        ] {
+            assert!(!is_machinery(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn display_is_function_at_file_line_col() {
+        let f = Frame {
+            function: "a::b".into(),
+            file: Some("src/a.rs".into()),
+            line: Some(3),
+            column: Some(9),
+        };
+        assert_eq!(f.to_string(), "a::b at src/a.rs:3:9");
+        assert_eq!(
+            shorten_std("/rustc/abc123/library/std/src/rt.rs"),
+            "library/std/src/rt.rs"
+        );
+    }
+}

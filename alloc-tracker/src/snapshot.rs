@@ -1,0 +1,161 @@
+//! [`snapshot`]: every callsite's counters at one moment, sortable and resolvable to frames.
+
+use core::sync::atomic::Ordering::Relaxed;
+
+use crate::counters::{self, HeapStats};
+use crate::guard::with_guard;
+use crate::report::symbolize::{self, Frame};
+use crate::table;
+
+/// One callsite's counters (see [`Snapshot`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallsiteStats {
+    /// Bytes in this callsite's blocks that are live now.
+    pub live_bytes: u64,
+    /// This callsite's live blocks.
+    pub live_blocks: u64,
+    /// Bytes ever allocated here (reallocs add their new size).
+    pub total_bytes: u64,
+    /// Blocks ever allocated here.
+    pub total_blocks: u64,
+    /// The highest `live_bytes` this callsite ever had.
+    pub max_live_bytes: u64,
+    /// Live bytes here when the whole heap was at its peak (t-gmax).
+    pub peak_bytes: u64,
+    /// Live blocks here when the whole heap was at its peak.
+    pub peak_blocks: u64,
+    stack: Vec<usize>,
+}
+
+impl CallsiteStats {
+    /// The raw return addresses, innermost first (empty for the catch-all callsite used once the
+    /// callsite table is full).
+    pub fn stack(&self) -> &[usize] {
+        &self.stack
+    }
+
+    /// The stack as frames, trimmed: the first is the first frame outside the allocation
+    /// machinery (the "callsite"), then its callers up to the runtime's entry.
+    pub fn resolve(&self) -> Vec<Frame> {
+        with_guard(|_| symbolize::fill(&self.stack));
+        let mut frames = Vec::new();
+        symbolize::for_each_trimmed(&self.stack, |f| frames.push(f.clone()));
+        frames
+    }
+}
+
+/// A callsite's counters with its resolved frames (from [`Snapshot::resolve`]).
+#[derive(Clone, Debug)]
+pub struct ResolvedCallsite {
+    /// The counters.
+    pub stats: CallsiteStats,
+    /// The trimmed frames, callsite first (see [`CallsiteStats::resolve`]).
+    pub frames: Vec<Frame>,
+}
+
+impl ResolvedCallsite {
+    /// The first frame outside the allocation machinery, if any resolved.
+    pub fn location(&self) -> Option<&Frame> {
+        self.frames.first()
+    }
+}
+
+/// Per-callsite counters and the global figures, taken by [`snapshot`].
+///
+/// Its own vectors are ordinary, tracked allocations of the caller (at `snapshot`'s callsite).
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    heap: HeapStats,
+    callsites: Vec<CallsiteStats>,
+}
+
+impl Snapshot {
+    /// The global figures (as [`crate::stats`]) when the snapshot was taken.
+    pub fn heap(&self) -> HeapStats {
+        self.heap
+    }
+
+    /// Bytes the tracker held for itself (tables, caches): what tracking costs in memory.
+    pub fn overhead_bytes(&self) -> u64 {
+        self.heap.overhead_bytes
+    }
+
+    /// Every callsite seen so far, in the current order (newest first until sorted).
+    pub fn callsites(&self) -> &[CallsiteStats] {
+        &self.callsites
+    }
+
+    /// Sorts the callsites by `key`, largest first (e.g. `|c| c.live_bytes`).
+    pub fn sort_by_key_desc<K: Ord>(&mut self, mut key: impl FnMut(&CallsiteStats) -> K) {
+        self.callsites.sort_by_key(|c| core::cmp::Reverse(key(c)));
+    }
+
+    /// Keeps only the callsites for which `keep` is true.
+    pub fn retain(&mut self, keep: impl FnMut(&CallsiteStats) -> bool) {
+        self.callsites.retain(keep);
+    }
+
+    /// Every callsite with its trimmed frames (symbolized now, cached per address).
+    pub fn resolve(&self) -> Vec<ResolvedCallsite> {
+        self.callsites
+            .iter()
+            .map(|c| ResolvedCallsite {
+                stats: c.clone(),
+                frames: c.resolve(),
+            })
+            .collect()
+    }
+}
+
+/// The counters of every callsite so far, and the global figures.
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: alloc_tracker::Tracked<std::alloc::System> =
+///     alloc_tracker::Tracked::new(std::alloc::System);
+///
+/// #[inline(never)]
+/// fn make_table() -> Vec<u64> {
+///     vec![7; 1000]
+/// }
+///
+/// let table = make_table();
+/// let mut snap = alloc_tracker::snapshot();
+/// snap.sort_by_key_desc(|c| c.live_bytes);
+/// let top = &snap.resolve()[0];
+/// println!("{} bytes in {} blocks", top.stats.live_bytes, top.stats.live_blocks);
+/// // 8000 bytes in 1 blocks
+/// assert_eq!((top.stats.live_bytes, top.stats.live_blocks), (8000, 1));
+/// if let Some(frame) = top.location() {
+///     println!("{frame}");
+///     // rust_out::main::make_table at src/snapshot.rs:10:5
+/// }
+/// # drop(table);
+/// ```
+///
+/// Naming the function needs frame pointers in the *calling* crate when stacks are walked by
+/// frame pointer: this workspace's `.cargo/config.toml` gives them to every crate it builds, but
+/// rustdoc does not read `build.rustflags`, so a doctest's own functions may be missing from its
+/// stacks (the integration tests check names and files).
+pub fn snapshot() -> Snapshot {
+    with_guard(|_| {
+        if counters::peak_is_now() {
+            table::copy_peak();
+        }
+    });
+    let heap = counters::heap_stats();
+    let mut callsites = Vec::new();
+    for cs in table::callsites() {
+        callsites.push(CallsiteStats {
+            live_bytes: cs.live_bytes.load(Relaxed),
+            live_blocks: cs.live_blocks.load(Relaxed),
+            total_bytes: cs.total_bytes.load(Relaxed),
+            total_blocks: cs.total_blocks.load(Relaxed),
+            max_live_bytes: cs.max_live_bytes.load(Relaxed),
+            peak_bytes: cs.peak_bytes.load(Relaxed),
+            peak_blocks: cs.peak_blocks.load(Relaxed),
+            stack: cs.stack.to_vec(),
+        });
+    }
+    Snapshot { heap, callsites }
+}

@@ -1,0 +1,164 @@
+//! `Tracked<A>`: the `GlobalAlloc` wrapper. Forward to the inner allocator, count, record.
+//!
+//! Each method: take the re-entrancy guard (or, if this thread is already inside the tracker,
+//! forward and count the block as overhead), check the budget, call the inner allocator with no
+//! lock held, check for null, then record. Nothing here allocates outside the guard or panics.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr;
+
+use crate::counters;
+use crate::exit::{self, InitHook};
+use crate::guard::Guard;
+use crate::record;
+
+/// A global allocator that forwards to `A` and records every block: global counters always, and
+/// per callsite (the allocating stack) live bytes, totals and peak share, reported at exit.
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: alloc_tracker::Tracked<std::alloc::System> =
+///     alloc_tracker::Tracked::new(std::alloc::System);
+///
+/// let v = vec![0u8; 100];
+/// assert!(alloc_tracker::stats().live_bytes >= 100);
+/// drop(v);
+/// ```
+pub struct Tracked<A> {
+    inner: A,
+    /// Keeps the load-time hook (which registers the exit report) linked into every program that
+    /// names `Tracked::new`, as `alloc_core::AlignedAlloc` does for its configuration.
+    _hook: &'static InitHook,
+}
+
+impl<A> Tracked<A> {
+    /// Wraps `inner`; a `const fn` so it can initialise a `#[global_allocator]` static.
+    pub const fn new(inner: A) -> Self {
+        Tracked {
+            inner,
+            _hook: &exit::INIT_HOOK,
+        }
+    }
+
+    /// The wrapped allocator.
+    pub const fn inner(&self) -> &A {
+        &self.inner
+    }
+}
+
+impl<A: core::fmt::Debug> core::fmt::Debug for Tracked<A> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Tracked").field(&self.inner).finish()
+    }
+}
+
+// SAFETY: every method forwards to `A` with the caller's own arguments (so `A`'s guarantees carry
+// over), returns `A`'s result unchanged or null (a refusal by the budget, before `A` was asked), and
+// records blocks only after `A` succeeded and frees them only before `A` gets them back. No method
+// panics: the bookkeeping is atomics, thread-local cells and the tracker's own maps.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracked<A> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc` is passed on unchanged.
+        unsafe { self.allocate(layout, |l| self.inner.alloc(l)) }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc_zeroed` is passed on unchanged.
+        unsafe { self.allocate(layout, |l| self.inner.alloc_zeroed(l)) }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        match Guard::enter() {
+            Some(guard) => record::free(&guard, ptr, layout.size()),
+            None => record::free_reentrant(ptr, layout.size()),
+        }
+        // SAFETY: the caller guarantees `ptr` is live in `A` with `layout`; recorded as freed above.
+        unsafe { self.inner.dealloc(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let old_size = layout.size();
+        let Some(guard) = Guard::enter() else {
+            // From inside the tracker: the new block is overhead; a user's block (see
+            // `record::free_reentrant`) counts as freed.
+            let user = record::tracked_block_reentrant(ptr);
+            // SAFETY: the caller's contract for `realloc` is passed on unchanged.
+            let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
+            match (new.is_null(), user) {
+                (true, user) => record::restore(ptr, user),
+                (false, Some(cs)) => {
+                    counters::freed(old_size);
+                    cs.remove(old_size);
+                    counters::overhead_add(new_size);
+                }
+                (false, None) => {
+                    counters::overhead_sub(old_size);
+                    counters::overhead_add(new_size);
+                }
+            }
+            return new;
+        };
+        let moving = record::realloc_begin(&guard, ptr);
+        let internal = record::is_internal(&moving);
+        let growth = new_size.saturating_sub(old_size);
+        let live = if internal {
+            0
+        } else {
+            match counters::reserve(growth) {
+                Some(live) => live,
+                None => {
+                    record::realloc_failed(ptr, moving);
+                    return ptr::null_mut();
+                }
+            }
+        };
+        // SAFETY: the caller's contract for `realloc` is passed on unchanged.
+        let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
+        if new.is_null() {
+            if !internal {
+                counters::unreserve(growth);
+            }
+            record::realloc_failed(ptr, moving);
+        } else if internal {
+            counters::overhead_sub(old_size);
+            counters::overhead_add(new_size);
+        } else {
+            let live = if growth > 0 { live } else { 0 };
+            record::realloc_done(&guard, moving, new, old_size, new_size, live);
+        }
+        new
+    }
+}
+
+impl<A: GlobalAlloc> Tracked<A> {
+    /// `alloc` and `alloc_zeroed`: budget, inner call, record.
+    ///
+    /// # Safety
+    ///
+    /// - `layout` has a non-zero size (the `GlobalAlloc::alloc` contract), and `inner` is the
+    ///   matching method of `self.inner`.
+    #[inline]
+    unsafe fn allocate(&self, layout: Layout, inner: impl FnOnce(Layout) -> *mut u8) -> *mut u8 {
+        let Some(guard) = Guard::enter() else {
+            let p = inner(layout);
+            if !p.is_null() {
+                counters::overhead_add(layout.size());
+            }
+            return p;
+        };
+        let Some(live) = counters::reserve(layout.size()) else {
+            return ptr::null_mut();
+        };
+        let p = inner(layout);
+        if p.is_null() {
+            counters::unreserve(layout.size());
+        } else {
+            record::alloc(&guard, p, layout.size(), live);
+        }
+        p
+    }
+}
