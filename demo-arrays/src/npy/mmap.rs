@@ -106,6 +106,23 @@ pub fn open_mmap<T: Element>(path: impl AsRef<Path>, mode: MmapMode) -> Result<M
     Ok(ArrayBase { data: MmapRepr { map, mode, _elem: PhantomData }, ptr, geom })
 }
 
+/// Creates (or truncates) `path` as a zero-filled `.npy` file of `shape` and maps it read-write
+/// (NumPy's `np.lib.format.open_memmap(path, mode='w+', ...)`). Fill it through
+/// [`MmapArray::try_view_mut`]: arrays larger than the heap budget can be written this way.
+pub fn create_mmap<T: Element>(path: impl AsRef<Path>, shape: &[usize]) -> Result<MmapArray<T>, ArrayError> {
+    let path = path.as_ref();
+    let header = super::header::write_header(T::DTYPE, false, shape);
+    let data = shape
+        .iter()
+        .try_fold(size_of::<T>() as u64, |acc, &n| acc.checked_mul(n as u64))
+        .ok_or_else(|| ArrayError::out_of_memory(shape, T::DTYPE))?;
+    let mut file = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
+    std::io::Write::write_all(&mut file, &header).map_err(|e| io_err(path, e))?;
+    file.set_len(header.len() as u64 + data).map_err(|e| io_err(path, e))?;
+    drop(file);
+    open_mmap(path, MmapMode::ReadWrite)
+}
+
 impl<T: Element> MmapArray<T> {
     /// The mode the file was mapped with.
     pub fn mode(&self) -> MmapMode {

@@ -15,7 +15,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
 pub use header::Header;
-pub use mmap::{MmapArray, MmapMode, MmapRepr, open_mmap};
+pub use mmap::{MmapArray, MmapMode, MmapRepr, create_mmap, open_mmap};
 
 use crate::array_base::{ArrayBase, Data, NdArray};
 use crate::buffer::AlignedBuf;
