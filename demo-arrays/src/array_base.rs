@@ -159,7 +159,11 @@ unsafe impl<S: RawData + Sync> Sync for ArrayBase<S> {}
 impl<T: Element> Clone for SharedArray<T> {
     /// Another handle to the same elements (no element is copied).
     fn clone(&self) -> Self {
-        ArrayBase { data: self.data.clone(), ptr: self.ptr, geom: self.geom }
+        ArrayBase {
+            data: self.data.clone(),
+            ptr: self.ptr,
+            geom: self.geom,
+        }
     }
 }
 
@@ -240,7 +244,7 @@ impl<S: RawData> ArrayBase<S> {
         Flags {
             c_contiguous: self.geom.is_c_contiguous(),
             f_contiguous: self.geom.is_f_contiguous(),
-            aligned: self.ptr.as_ptr() as usize % ALIGN == 0,
+            aligned: (self.ptr.as_ptr() as usize).is_multiple_of(ALIGN),
             owns_data: self.data.owns_data(),
             writeable: self.data.writeable(),
         }
@@ -254,27 +258,44 @@ impl<S: RawData> ArrayBase<S> {
         let (lo, hi) = self.geom.offset_range();
         let size = size_of::<S::Elem>() as isize;
         let base = self.ptr.as_ptr() as isize;
-        ((base + lo * size) as usize, (base + (hi + 1) * size) as usize)
+        (
+            (base + lo * size) as usize,
+            (base + (hi + 1) * size) as usize,
+        )
     }
 
     /// Panics with a message naming the broken invariant (see the type's docs) if one does not hold
     /// in a way that can be checked from here. For tests and `debug_assert!`s.
     pub fn check_invariants(&self) {
-        assert!(self.ndim() <= crate::MAX_NDIM, "invariant 1: {} dimensions", self.ndim());
         assert!(
-            self.ptr.as_ptr() as usize % align_of::<S::Elem>() == 0,
+            self.ndim() <= crate::MAX_NDIM,
+            "invariant 1: {} dimensions",
+            self.ndim()
+        );
+        assert!(
+            (self.ptr.as_ptr() as usize).is_multiple_of(align_of::<S::Elem>()),
             "invariant 2: first element misaligned at {:p}",
             self.ptr
         );
         if self.data.writeable() && !self.is_empty() {
-            assert!(!self.geom.may_overlap(), "invariant 4: writable array with overlapping strides {:?}", self.geom);
+            assert!(
+                !self.geom.may_overlap(),
+                "invariant 4: writable array with overlapping strides {:?}",
+                self.geom
+            );
         }
         if self.data.owns_data() {
             let base = self.data.base_nbytes().unwrap_or(0);
-            assert_eq!(base, self.nbytes(), "invariant 5: owned buffer of {base} bytes for {:?}", self.geom);
+            assert_eq!(
+                base,
+                self.nbytes(),
+                "invariant 5: owned buffer of {base} bytes for {:?}",
+                self.geom
+            );
             let (lo, hi) = self.geom.offset_range();
             assert!(
-                self.is_empty() || !self.geom.may_overlap() && lo == 0 && hi as usize + 1 == self.len(),
+                self.is_empty()
+                    || !self.geom.may_overlap() && lo == 0 && hi as usize + 1 == self.len(),
                 "invariant 5: owned array not contiguous from its buffer start: {:?}",
                 self.geom
             );

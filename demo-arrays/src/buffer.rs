@@ -52,7 +52,11 @@ impl<T: Element> AlignedBuf<T> {
         let layout = Self::layout(len).ok_or_else(|| ArrayError::out_of_memory(shape, T::DTYPE))?;
         // SAFETY: `layout` has a non-zero size (len > 0 and no `Element` is zero-sized).
         let ptr = unsafe {
-            if zeroed { alloc::alloc_zeroed(layout) } else { alloc::alloc(layout) }
+            if zeroed {
+                alloc::alloc_zeroed(layout)
+            } else {
+                alloc::alloc(layout)
+            }
         };
         NonNull::new(ptr.cast::<T>()).ok_or_else(|| cold_oom(shape, T::DTYPE))
     }
@@ -61,13 +65,21 @@ impl<T: Element> AlignedBuf<T> {
     pub(crate) fn try_zeroed(len: usize, shape: &[usize]) -> Result<Self, ArrayError> {
         let ptr = Self::raw_alloc(len, shape, true)?;
         // Invariant 2 holds: every `Element` accepts all-zero bytes (0, 0.0, false).
-        Ok(AlignedBuf { ptr, len, _owns: PhantomData })
+        Ok(AlignedBuf {
+            ptr,
+            len,
+            _owns: PhantomData,
+        })
     }
 
     /// An uninitialised buffer, to be filled through [`UninitBuf::as_uninit_mut`].
     pub(crate) fn try_uninit(len: usize, shape: &[usize]) -> Result<UninitBuf<T>, ArrayError> {
         let ptr = Self::raw_alloc(len, shape, false)?;
-        let buf = AlignedBuf { ptr, len, _owns: PhantomData };
+        let buf = AlignedBuf {
+            ptr,
+            len,
+            _owns: PhantomData,
+        };
         Ok(UninitBuf(buf))
     }
 
@@ -105,7 +117,9 @@ impl<T: Element> UninitBuf<T> {
     pub(crate) fn as_uninit_mut(&mut self) -> &mut [MaybeUninit<T>] {
         // SAFETY: `ptr` is valid and aligned for `len` elements (invariants 1 and 3); viewing them as
         // `MaybeUninit` makes no claim about their contents, and `&mut self` makes the borrow unique.
-        unsafe { std::slice::from_raw_parts_mut(self.0.ptr.as_ptr().cast::<MaybeUninit<T>>(), self.0.len) }
+        unsafe {
+            std::slice::from_raw_parts_mut(self.0.ptr.as_ptr().cast::<MaybeUninit<T>>(), self.0.len)
+        }
     }
 
     /// # Safety

@@ -34,9 +34,9 @@ impl Geom {
         let mut g = Geom::empty(shape.len())?;
         g.shape[..shape.len()].copy_from_slice(shape);
         let mut s: isize = 1;
-        for ax in 0..shape.len() {
+        for (ax, &n) in shape.iter().enumerate() {
             g.strides[ax] = s;
-            s = s.wrapping_mul(shape[ax].max(1) as isize);
+            s = s.wrapping_mul(n.max(1) as isize);
         }
         Ok(g)
     }
@@ -48,7 +48,11 @@ impl Geom {
                 "{ndim} dimensions requested, but demo-arrays supports at most {MAX_NDIM}"
             )));
         }
-        Ok(Geom { ndim: ndim as u8, shape: [0; MAX_NDIM], strides: [0; MAX_NDIM] })
+        Ok(Geom {
+            ndim: ndim as u8,
+            shape: [0; MAX_NDIM],
+            strides: [0; MAX_NDIM],
+        })
     }
 
     pub(crate) fn ndim(&self) -> usize {
@@ -140,7 +144,7 @@ impl Geom {
             if self.strides[ax].unsigned_abs() < span {
                 return true;
             }
-            span = self.strides[ax].unsigned_abs() * (len - 1) + span;
+            span += self.strides[ax].unsigned_abs() * (len - 1);
         }
         false
     }
@@ -162,13 +166,27 @@ pub(crate) fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Geom, ArrayEr
     let n = a.len().max(b.len());
     let mut out = Geom::empty(n)?;
     for i in 0..n {
-        let x = if i < n - a.len() { 1 } else { a[i - (n - a.len())] };
-        let y = if i < n - b.len() { 1 } else { b[i - (n - b.len())] };
+        let x = if i < n - a.len() {
+            1
+        } else {
+            a[i - (n - a.len())]
+        };
+        let y = if i < n - b.len() {
+            1
+        } else {
+            b[i - (n - b.len())]
+        };
         let len = match (x, y) {
             _ if x == y => x,
             (1, _) => y,
             (_, 1) => x,
-            _ => return Err(ArrayError::mismatch("operands could not be broadcast together", a, b)),
+            _ => {
+                return Err(ArrayError::mismatch(
+                    "operands could not be broadcast together",
+                    a,
+                    b,
+                ));
+            }
         };
         out.set(i, len, 0);
     }

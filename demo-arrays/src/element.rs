@@ -143,7 +143,9 @@ pub enum Scalar {
 /// `DTYPE.itemsize()`; every bit pattern of that size is a valid `T` except where
 /// [`Element::valid_bytes`] says otherwise (only `bool` restricts: bytes must be 0 or 1). `.npy`
 /// loading and memory mapping rely on this to view file bytes as `&[T]`.
-pub unsafe trait Element: Copy + Debug + Default + PartialEq + Send + Sync + 'static {
+pub unsafe trait Element:
+    Copy + Debug + Default + PartialEq + Send + Sync + 'static
+{
     /// The runtime dtype of `Self`.
     const DTYPE: DType;
     /// Whether `bytes` (a whole number of elements) are all valid values of `Self`.

@@ -102,37 +102,64 @@ pub enum ArrayError {
 impl ArrayError {
     /// The out-of-memory error for `shape` of `dtype`, computing the bytes without overflow.
     pub fn out_of_memory(shape: &[usize], dtype: DType) -> Self {
-        let bytes = shape
-            .iter()
-            .fold(dtype.itemsize() as u128, |acc, &n| acc.saturating_mul(n as u128));
-        ArrayError::OutOfMemory { bytes, shape: ShapeDisplay::of(shape), dtype }
+        let bytes = shape.iter().fold(dtype.itemsize() as u128, |acc, &n| {
+            acc.saturating_mul(n as u128)
+        });
+        ArrayError::OutOfMemory {
+            bytes,
+            shape: ShapeDisplay::of(shape),
+            dtype,
+        }
     }
 
     pub(crate) fn mismatch(what: &'static str, left: &[usize], right: &[usize]) -> Self {
-        ArrayError::ShapeMismatch { what, left: ShapeDisplay::of(left), right: ShapeDisplay::of(right) }
+        ArrayError::ShapeMismatch {
+            what,
+            left: ShapeDisplay::of(left),
+            right: ShapeDisplay::of(right),
+        }
     }
 }
 
 impl fmt::Display for ArrayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ArrayError::OutOfMemory { bytes, shape, dtype } => write!(
+            ArrayError::OutOfMemory {
+                bytes,
+                shape,
+                dtype,
+            } => write!(
                 f,
                 "unable to allocate {} for an array with shape {shape} and data type {dtype}",
                 size_to_string(*bytes)
             ),
-            ArrayError::ShapeMismatch { what, left, right } => write!(f, "{what} with shapes {left} {right}"),
-            ArrayError::IndexOutOfBounds { what, index, axis, len } => {
-                write!(f, "{what} {index} is out of bounds for axis {axis} with size {len}")
+            ArrayError::ShapeMismatch { what, left, right } => {
+                write!(f, "{what} with shapes {left} {right}")
+            }
+            ArrayError::IndexOutOfBounds {
+                what,
+                index,
+                axis,
+                len,
+            } => {
+                write!(
+                    f,
+                    "{what} {index} is out of bounds for axis {axis} with size {len}"
+                )
             }
             ArrayError::Invalid(msg) => f.write_str(msg),
             ArrayError::EmptyReduction(op) => {
-                write!(f, "zero-size array to reduction operation {op} which has no identity")
+                write!(
+                    f,
+                    "zero-size array to reduction operation {op} which has no identity"
+                )
             }
             ArrayError::DTypeMismatch { requested, found } => {
                 write!(f, "requested data type {requested} but the data is {found}")
             }
-            ArrayError::Npy { path, problem } => write!(f, "{path}: not a readable .npy file: {problem}"),
+            ArrayError::Npy { path, problem } => {
+                write!(f, "{path}: not a readable .npy file: {problem}")
+            }
             ArrayError::Io { path, source } => write!(f, "{path}: {source}"),
         }
     }

@@ -102,7 +102,11 @@ impl<T: Num> Expr for Leaf<'_, T> {
     }
     #[inline(always)]
     unsafe fn at_index(&self, index: &[usize]) -> T {
-        let off: isize = index.iter().zip(self.0.strides()).map(|(&i, &s)| i as isize * s).sum();
+        let off: isize = index
+            .iter()
+            .zip(self.0.strides())
+            .map(|(&i, &s)| i as isize * s)
+            .sum();
         // SAFETY: the caller guarantees `index` is in bounds, so `off` is an element (invariant 2).
         unsafe { *self.0.ptr.as_ptr().offset(off) }
     }
@@ -176,12 +180,19 @@ impl<E: Expr> Lazy<E> {
 
     /// Evaluates into `out` (same shape), in one pass: zero bytes allocated. `out` may be one of the
     /// operands' own arrays only through a copy: the borrow checker rejects aliasing.
-    pub fn eval_into<S: DataMut<Elem = E::Elem>>(self, out: &mut ArrayBase<S>) -> Result<(), ArrayError> {
+    pub fn eval_into<S: DataMut<Elem = E::Elem>>(
+        self,
+        out: &mut ArrayBase<S>,
+    ) -> Result<(), ArrayError> {
         let geom = self.0.geom()?;
         if let Some(g) = geom
             && g.shape() != out.shape()
         {
-            return Err(ArrayError::mismatch("cannot evaluate an expression into an array", g.shape(), out.shape()));
+            return Err(ArrayError::mismatch(
+                "cannot evaluate an expression into an array",
+                g.shape(),
+                out.shape(),
+            ));
         }
         let e = &self.0;
         if e.contiguous()
@@ -205,7 +216,11 @@ impl<E: Expr> Lazy<E> {
 }
 
 fn view_get_mut<'v, T: Num>(v: &'v mut crate::ArrayViewMut<'_, T>, idx: &[usize]) -> &'v mut T {
-    let off: isize = idx.iter().zip(v.strides()).map(|(&i, &s)| i as isize * s).sum();
+    let off: isize = idx
+        .iter()
+        .zip(v.strides())
+        .map(|(&i, &s)| i as isize * s)
+        .sum();
     // SAFETY: `idx` is in bounds (callers walk the view's own shape), so `off` is a distinct element
     // of the uniquely borrowed view (invariants 2 and 4).
     unsafe { &mut *v.ptr.as_ptr().offset(off) }

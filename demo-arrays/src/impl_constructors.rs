@@ -13,7 +13,11 @@ use crate::error::ArrayError;
 impl<T: Element> NdArray<T> {
     /// Wraps a buffer holding exactly the elements of `geom` (contiguous, starting at offset 0).
     pub(crate) fn from_buf(buf: AlignedBuf<T>, geom: Geom) -> Self {
-        let a = ArrayBase { ptr: buf.as_ptr(), data: OwnedRepr(buf), geom };
+        let a = ArrayBase {
+            ptr: buf.as_ptr(),
+            data: OwnedRepr(buf),
+            geom,
+        };
         debug_assert!({
             a.check_invariants();
             true
@@ -30,7 +34,10 @@ impl<T: Element> NdArray<T> {
     /// Builds a C-order array of `shape` by letting `fill` write every element of a fresh buffer.
     /// `fill` must initialise all of them: it is given the buffer as `MaybeUninit` and the function
     /// checks nothing afterwards, so it is private to the crate.
-    pub(crate) fn try_build(shape: &[usize], fill: impl FnOnce(&mut [MaybeUninit<T>])) -> Result<Self, ArrayError> {
+    pub(crate) fn try_build(
+        shape: &[usize],
+        fill: impl FnOnce(&mut [MaybeUninit<T>]),
+    ) -> Result<Self, ArrayError> {
         let (len, geom) = Self::len_of(shape)?;
         let mut buf: UninitBuf<T> = AlignedBuf::try_uninit(len, shape)?;
         fill(buf.as_uninit_mut());
@@ -75,9 +82,16 @@ impl<T: Element> NdArray<T> {
     pub fn from_slice(shape: &[usize], data: &[T]) -> Result<Self, ArrayError> {
         let (len, geom) = Self::len_of(shape)?;
         if len != data.len() {
-            return Err(ArrayError::mismatch("cannot build an array from data", shape, &[data.len()]));
+            return Err(ArrayError::mismatch(
+                "cannot build an array from data",
+                shape,
+                &[data.len()],
+            ));
         }
-        Ok(Self::from_buf(AlignedBuf::try_from_slice(data, shape)?, geom))
+        Ok(Self::from_buf(
+            AlignedBuf::try_from_slice(data, shape)?,
+            geom,
+        ))
     }
 
     /// An array whose element at each index is `f(index)`, in C order.
@@ -112,6 +126,10 @@ impl<T: Element> NdArray<T> {
     /// Turns this array into a [`SharedArray`]: a reference-counted base that views made from it
     /// keep alive (NumPy's view/`base` relationship). Moves the buffer; allocates only the count.
     pub fn into_shared(self) -> SharedArray<T> {
-        ArrayBase { ptr: self.ptr, geom: self.geom, data: SharedRepr(Arc::new(self.data.0)) }
+        ArrayBase {
+            ptr: self.ptr,
+            geom: self.geom,
+            data: SharedRepr(Arc::new(self.data.0)),
+        }
     }
 }

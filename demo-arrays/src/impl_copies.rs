@@ -16,7 +16,11 @@ use crate::iter::{for_each_lane, inner_stride};
 
 impl<S: Data> ArrayBase<S> {
     /// Writes `f(element)` for every element, in logical C order, into `out` (of length `len`).
-    pub(crate) fn write_mapped<U: Element>(&self, out: &mut [MaybeUninit<U>], f: impl Fn(S::Elem) -> U) {
+    pub(crate) fn write_mapped<U: Element>(
+        &self,
+        out: &mut [MaybeUninit<U>],
+        f: impl Fn(S::Elem) -> U,
+    ) {
         debug_assert_eq!(out.len(), self.len());
         if let Some(src) = self.as_slice() {
             for (o, &x) in out.iter_mut().zip(src) {
@@ -50,8 +54,10 @@ impl<S: Data> ArrayBase<S> {
     /// A copy converted element by element to `U` (NumPy's `a.astype(U)`): float→int truncates,
     /// anything→bool is `!= 0`. Allocates `len × size_of::<U>()`.
     pub fn astype<U: Element>(&self) -> NdArray<U> {
-        NdArray::try_build(self.shape(), |out| self.write_mapped(out, |x| U::from_scalar(x.to_scalar())))
-            .unwrap_or_else(|e| panic!("{e}"))
+        NdArray::try_build(self.shape(), |out| {
+            self.write_mapped(out, |x| U::from_scalar(x.to_scalar()))
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// NumPy's `np.take(a, indices, axis)` / `a[..., indices, ...]`: a new array whose `axis` has
@@ -59,12 +65,22 @@ impl<S: Data> ArrayBase<S> {
     /// Always a copy: allocates exactly its result, `indices.len() × (other axes) × itemsize` bytes.
     pub fn take(&self, axis: usize, indices: &[isize]) -> Result<NdArray<S::Elem>, ArrayError> {
         if axis >= self.ndim() {
-            return Err(ArrayError::IndexOutOfBounds { what: "axis", index: axis as isize, axis, len: self.ndim() });
+            return Err(ArrayError::IndexOutOfBounds {
+                what: "axis",
+                index: axis as isize,
+                axis,
+                len: self.ndim(),
+            });
         }
         let len = self.shape()[axis];
         for &i in indices {
             if i >= len as isize || i < -(len as isize) {
-                return Err(ArrayError::IndexOutOfBounds { what: "index", index: i, axis, len });
+                return Err(ArrayError::IndexOutOfBounds {
+                    what: "index",
+                    index: i,
+                    axis,
+                    len,
+                });
             }
         }
         let mut shape = [0usize; MAX_NDIM];
@@ -105,7 +121,10 @@ impl<S: Data> ArrayBase<S> {
 
     /// NumPy's `a[mask]` for a boolean mask of the same shape: the selected elements, in C order, as
     /// a new 1-d array. Allocates exactly `count × itemsize` bytes (the mask is counted first).
-    pub fn mask<M: Data<Elem = bool>>(&self, mask: &ArrayBase<M>) -> Result<NdArray<S::Elem>, ArrayError> {
+    pub fn mask<M: Data<Elem = bool>>(
+        &self,
+        mask: &ArrayBase<M>,
+    ) -> Result<NdArray<S::Elem>, ArrayError> {
         if mask.shape() != self.shape() {
             return Err(ArrayError::mismatch(
                 "boolean index did not match indexed array",
@@ -115,7 +134,11 @@ impl<S: Data> ArrayBase<S> {
         }
         let count = mask.iter().filter(|&&b| b).count();
         NdArray::try_build(&[count], |out| {
-            let picked = self.iter().zip(mask.iter()).filter(|(_, m)| **m).map(|(x, _)| *x);
+            let picked = self
+                .iter()
+                .zip(mask.iter())
+                .filter(|(_, m)| **m)
+                .map(|(x, _)| *x);
             for (o, x) in out.iter_mut().zip(picked) {
                 o.write(x);
             }

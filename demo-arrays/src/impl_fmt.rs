@@ -18,6 +18,11 @@ impl<S: Data> fmt::Debug for ArrayBase<S> {
         if self.len() > 8 {
             f.write_str(", …")?;
         }
-        write!(f, "], shape={}, dtype={})", ShapeDisplay::of(self.shape()), self.dtype())
+        write!(
+            f,
+            "], shape={}, dtype={})",
+            ShapeDisplay::of(self.shape()),
+            self.dtype()
+        )
     }
 }

@@ -20,7 +20,8 @@ use crate::iter::{for_each_lane, inner_stride};
 impl<S: Data> ArrayBase<S> {
     /// `f(element)` for every element, as a new C-ordered array (NumPy's ufunc on one operand).
     pub fn map<U: Element>(&self, f: impl Fn(S::Elem) -> U) -> NdArray<U> {
-        NdArray::try_build(self.shape(), |out| self.write_mapped(out, f)).unwrap_or_else(|e| panic!("{e}"))
+        NdArray::try_build(self.shape(), |out| self.write_mapped(out, f))
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// `f(a, b)` element-wise over `self` and `other` broadcast together, as a new C-ordered array;
@@ -81,17 +82,21 @@ impl<S: DataMut> ArrayBase<S> {
         }
         let pa = self.ptr.as_ptr();
         let (sa, sb) = (inner_stride(&geom), inner_stride(&b.geom));
-        for_each_lane(geom.shape(), [geom.strides(), b.strides()], |[oa, ob], n| {
-            for j in 0..n as isize {
-                // SAFETY: in-bounds offsets of both arrays (same shape after broadcasting); the
-                // writes hit distinct elements of `self` (invariant 4) and `&mut self` excludes other
-                // access; `other` cannot alias `self` mutably borrowed (the borrow checker forbids it).
-                unsafe {
-                    let x = pa.offset(oa + j * sa);
-                    *x = f(*x, *pb.offset(ob + j * sb));
+        for_each_lane(
+            geom.shape(),
+            [geom.strides(), b.strides()],
+            |[oa, ob], n| {
+                for j in 0..n as isize {
+                    // SAFETY: in-bounds offsets of both arrays (same shape after broadcasting); the
+                    // writes hit distinct elements of `self` (invariant 4) and `&mut self` excludes other
+                    // access; `other` cannot alias `self` mutably borrowed (the borrow checker forbids it).
+                    unsafe {
+                        let x = pa.offset(oa + j * sa);
+                        *x = f(*x, *pb.offset(ob + j * sb));
+                    }
                 }
-            }
-        });
+            },
+        );
         Ok(())
     }
 
@@ -101,7 +106,8 @@ impl<S: DataMut> ArrayBase<S> {
     where
         S::Elem: Num,
     {
-        self.try_zip_assign(b, |x, y| S::Elem::add(S::Elem::mul(x, m), y)).unwrap_or_else(|e| panic!("{e}"))
+        self.try_zip_assign(b, |x, y| S::Elem::add(S::Elem::mul(x, m), y))
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Sets every element to `value` (NumPy's `a[...] = value`).
@@ -110,7 +116,10 @@ impl<S: DataMut> ArrayBase<S> {
     }
 
     /// Copies `src` (broadcast to `self`'s shape) into `self` (NumPy's `a[...] = src`).
-    pub fn assign<S2: Data<Elem = S::Elem>>(&mut self, src: &ArrayBase<S2>) -> Result<(), ArrayError> {
+    pub fn assign<S2: Data<Elem = S::Elem>>(
+        &mut self,
+        src: &ArrayBase<S2>,
+    ) -> Result<(), ArrayError> {
         self.try_zip_assign(src, |_, y| y)
     }
 }

@@ -130,7 +130,11 @@ impl<S: Data> ArrayBase<S> {
         if index.len() != self.ndim() || index.iter().zip(self.shape()).any(|(&i, &n)| i >= n) {
             return None;
         }
-        let off: isize = index.iter().zip(self.strides()).map(|(&i, &s)| i as isize * s).sum();
+        let off: isize = index
+            .iter()
+            .zip(self.strides())
+            .map(|(&i, &s)| i as isize * s)
+            .sum();
         // SAFETY: the index is in bounds (checked above), so by invariant 2 the offset is a live,
         // aligned element, not written while `&self` is borrowed.
         Some(unsafe { &*self.ptr.as_ptr().offset(off) })

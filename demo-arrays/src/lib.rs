@@ -73,8 +73,8 @@ pub mod npy;
 pub mod reduce;
 
 pub use array_base::{
-    ArrayBase, ArrayView, ArrayViewMut, Data, DataMut, Flags, NdArray, OwnedRepr, RawData, SharedArray, SharedRepr,
-    ViewRepr,
+    ArrayBase, ArrayView, ArrayViewMut, Data, DataMut, Flags, NdArray, OwnedRepr, RawData,
+    SharedArray, SharedRepr, ViewRepr,
 };
 pub use buffer::ALIGN;
 pub use dim::{Geom, MAX_NDIM};
@@ -82,7 +82,7 @@ pub use element::{DType, Element, Num, Scalar};
 pub use error::{ArrayError, ShapeDisplay, size_to_string};
 pub use fused::lazy;
 pub use impl_views::reshape::CowArray;
-pub use impl_views::slicing::SliceArg;
 pub use impl_views::shares_memory;
+pub use impl_views::slicing::SliceArg;
 pub use iter::Iter;
 pub use npy::{MmapArray, MmapMode};

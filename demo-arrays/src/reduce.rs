@@ -197,7 +197,12 @@ where
     S::Elem: Num,
 {
     /// Runs `kernel` over the elements as slices (one, or one per lane) and `combine`s the parts.
-    fn reduce_with<A: Copy>(&self, init: A, kernel: impl Fn(&[S::Elem]) -> A, combine: impl Fn(A, A) -> A) -> A {
+    fn reduce_with<A: Copy>(
+        &self,
+        init: A,
+        kernel: impl Fn(&[S::Elem]) -> A,
+        combine: impl Fn(A, A) -> A,
+    ) -> A {
         if let Some(s) = self.memory_slice() {
             return combine(init, kernel(s));
         }
@@ -240,13 +245,27 @@ where
 
     /// Smallest element; NaN if any element is NaN (as NumPy's `a.min()`).
     pub fn min(&self) -> Result<S::Elem, ArrayError> {
-        let first = *self.iter().next().ok_or(ArrayError::EmptyReduction("minimum"))?;
-        Ok(self.reduce_with(first, |s| if s.is_empty() { first } else { min_slice(s) }, min_step))
+        let first = *self
+            .iter()
+            .next()
+            .ok_or(ArrayError::EmptyReduction("minimum"))?;
+        Ok(self.reduce_with(
+            first,
+            |s| if s.is_empty() { first } else { min_slice(s) },
+            min_step,
+        ))
     }
 
     /// Largest element; NaN if any element is NaN (as NumPy's `a.max()`).
     pub fn max(&self) -> Result<S::Elem, ArrayError> {
-        let first = *self.iter().next().ok_or(ArrayError::EmptyReduction("maximum"))?;
-        Ok(self.reduce_with(first, |s| if s.is_empty() { first } else { max_slice(s) }, max_step))
+        let first = *self
+            .iter()
+            .next()
+            .ok_or(ArrayError::EmptyReduction("maximum"))?;
+        Ok(self.reduce_with(
+            first,
+            |s| if s.is_empty() { first } else { max_slice(s) },
+            max_step,
+        ))
     }
 }

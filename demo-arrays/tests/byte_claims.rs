@@ -55,7 +55,7 @@ fn take_allocates_exactly_n_times_itemsize() {
 #[test]
 fn mask_allocates_exactly_the_selected_elements() {
     let a = f64s(N);
-    let mask = a.map(|x| x as usize % 3 == 0);
+    let mask = a.map(|x| (x as usize).is_multiple_of(3));
     let (m, u) = measure(|| a.mask(&mask).unwrap());
     assert_eq!(u.allocated_bytes as usize, m.len() * 8);
     assert_eq!(m.len(), N.div_ceil(3));
@@ -89,13 +89,25 @@ fn temporaries_vs_chain_vs_fused_vs_in_place() {
     let out = N as u64 * 8;
     // NumPy's `a * 2.0 + b`: a temporary for `a * 2.0`, then the result — peak twice the output.
     let (r1, u) = measure(|| &(&a * 2.0) + &b);
-    assert_eq!((u.allocations, u.allocated_bytes, u.peak_bytes), (2, 2 * out, 2 * out), "{u:?}");
+    assert_eq!(
+        (u.allocations, u.allocated_bytes, u.peak_bytes),
+        (2, 2 * out, 2 * out),
+        "{u:?}"
+    );
     // By value, the temporary's buffer is reused for the result.
     let (r2, u) = measure(|| &a * 2.0 + &b);
-    assert_eq!((u.allocations, u.allocated_bytes, u.peak_bytes), (1, out, out), "{u:?}");
+    assert_eq!(
+        (u.allocations, u.allocated_bytes, u.peak_bytes),
+        (1, out, out),
+        "{u:?}"
+    );
     // Fused: one pass, the output only.
     let (r3, u) = measure(|| (lazy(&a) * 2.0 + &b).eval().unwrap());
-    assert_eq!((u.allocations, u.allocated_bytes, u.peak_bytes), (1, out, out), "{u:?}");
+    assert_eq!(
+        (u.allocations, u.allocated_bytes, u.peak_bytes),
+        (1, out, out),
+        "{u:?}"
+    );
     // In place into an existing array: nothing.
     let mut r4 = NdArray::<f64>::zeros(&[N]);
     let (_, u) = measure(|| (lazy(&a) * 2.0 + &b).eval_into(&mut r4).unwrap());
@@ -108,8 +120,15 @@ fn temporaries_vs_chain_vs_fused_vs_in_place() {
 #[test]
 fn reductions_allocate_nothing() {
     let a = f64s(N).into_shape(&[256, 256]).unwrap();
-    let ((s, m, lo, hi, ts), u) =
-        measure(|| (a.sum(), a.mean(), a.min().unwrap(), a.max().unwrap(), a.t().slice(&s![..;2]).sum()));
+    let ((s, m, lo, hi, ts), u) = measure(|| {
+        (
+            a.sum(),
+            a.mean(),
+            a.min().unwrap(),
+            a.max().unwrap(),
+            a.t().slice(&s![..;2]).sum(),
+        )
+    });
     assert_eq!((u.allocated_bytes, u.allocations), (0, 0));
     assert_eq!(s, (N * (N - 1) / 2) as f64);
     assert_eq!((m, lo, hi), (s / N as f64, 0.0, (N - 1) as f64));
@@ -135,7 +154,10 @@ fn a_shared_slice_pins_its_whole_base_until_to_owned() {
         small
     });
     // The base buffer plus the reference count block are still live: the 10-element view pins them.
-    assert!(u.net_bytes() as usize >= bytes && (u.net_bytes() as usize) < bytes + 128, "{u:?}");
+    assert!(
+        u.net_bytes() as usize >= bytes && (u.net_bytes() as usize) < bytes + 128,
+        "{u:?}"
+    );
     assert_eq!(small.base_nbytes(), Some(bytes));
     assert_eq!(small.len(), 10);
     let (owned, u) = measure(move || {
@@ -169,9 +191,16 @@ fn mmap_keeps_data_off_the_heap_and_load_allocates_the_array() {
         m.sum()
     });
     assert_eq!(sum, a.sum());
-    assert!(u.peak_bytes < 4096, "mapping used {} heap bytes", u.peak_bytes);
+    assert!(
+        u.peak_bytes < 4096,
+        "mapping used {} heap bytes",
+        u.peak_bytes
+    );
     let (l, u) = measure(|| demo_arrays::npy::load::<f64>(&path).unwrap());
-    assert!(u.peak_bytes as usize >= N * 8 && (u.peak_bytes as usize) < N * 8 + 4096, "{u:?}");
+    assert!(
+        u.peak_bytes as usize >= N * 8 && (u.peak_bytes as usize) < N * 8 + 4096,
+        "{u:?}"
+    );
     assert_eq!(l.to_vec(), a.to_vec());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -8,7 +8,9 @@ use demo_arrays::npy::{self, MmapMode};
 use demo_arrays::{ArrayError, DType, Element, NdArray, s};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// A fresh temporary directory, removed on drop.
@@ -33,18 +35,51 @@ impl Drop for TempDir {
 fn reads_what_numpy_wrote() {
     let a = npy::load::<f64>(fixture("f8_3x4.npy")).unwrap();
     assert_eq!(a.shape(), &[3, 4]);
-    assert_eq!(a.to_vec(), (0..12).map(|i| i as f64 / 4.0).collect::<Vec<_>>());
-    assert_eq!(npy::load::<f32>(fixture("f4_5.npy")).unwrap().to_vec(), vec![1.5, -2.25, 3.0, 1e30, -0.0]);
-    assert_eq!(npy::load::<i8>(fixture("i1_4.npy")).unwrap().to_vec(), vec![-128, -1, 0, 127]);
-    assert_eq!(npy::load::<i16>(fixture("i2_2x2.npy")).unwrap().to_vec(), vec![-30000, 1, 2, 30000]);
-    assert_eq!(npy::load::<i32>(fixture("i4_3.npy")).unwrap().to_vec(), vec![i32::MIN, 0, i32::MAX]);
-    assert_eq!(npy::load::<i64>(fixture("i8_2.npy")).unwrap().to_vec(), vec![i64::MIN, i64::MAX]);
-    assert_eq!(npy::load::<u8>(fixture("u1_3.npy")).unwrap().to_vec(), vec![0, 1, 255]);
-    assert_eq!(npy::load::<u16>(fixture("u2_3.npy")).unwrap().to_vec(), vec![0, 1, u16::MAX]);
-    assert_eq!(npy::load::<u32>(fixture("u4_3.npy")).unwrap().to_vec(), vec![0, 1, u32::MAX]);
-    assert_eq!(npy::load::<u64>(fixture("u8_3.npy")).unwrap().to_vec(), vec![0, 1, u64::MAX]);
+    assert_eq!(
+        a.to_vec(),
+        (0..12).map(|i| i as f64 / 4.0).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        npy::load::<f32>(fixture("f4_5.npy")).unwrap().to_vec(),
+        vec![1.5, -2.25, 3.0, 1e30, -0.0]
+    );
+    assert_eq!(
+        npy::load::<i8>(fixture("i1_4.npy")).unwrap().to_vec(),
+        vec![-128, -1, 0, 127]
+    );
+    assert_eq!(
+        npy::load::<i16>(fixture("i2_2x2.npy")).unwrap().to_vec(),
+        vec![-30000, 1, 2, 30000]
+    );
+    assert_eq!(
+        npy::load::<i32>(fixture("i4_3.npy")).unwrap().to_vec(),
+        vec![i32::MIN, 0, i32::MAX]
+    );
+    assert_eq!(
+        npy::load::<i64>(fixture("i8_2.npy")).unwrap().to_vec(),
+        vec![i64::MIN, i64::MAX]
+    );
+    assert_eq!(
+        npy::load::<u8>(fixture("u1_3.npy")).unwrap().to_vec(),
+        vec![0, 1, 255]
+    );
+    assert_eq!(
+        npy::load::<u16>(fixture("u2_3.npy")).unwrap().to_vec(),
+        vec![0, 1, u16::MAX]
+    );
+    assert_eq!(
+        npy::load::<u32>(fixture("u4_3.npy")).unwrap().to_vec(),
+        vec![0, 1, u32::MAX]
+    );
+    assert_eq!(
+        npy::load::<u64>(fixture("u8_3.npy")).unwrap().to_vec(),
+        vec![0, 1, u64::MAX]
+    );
     let b = npy::load::<bool>(fixture("b1_2x3.npy")).unwrap();
-    assert_eq!((b.shape(), b.to_vec()), (&[2, 3][..], vec![true, false, true, false, false, true]));
+    assert_eq!(
+        (b.shape(), b.to_vec()),
+        (&[2, 3][..], vec![true, false, true, false, false, true])
+    );
     let sc = npy::load::<f64>(fixture("f8_scalar.npy")).unwrap();
     assert_eq!((sc.ndim(), sc.to_vec()), (0, vec![42.5]));
     let e = npy::load::<f64>(fixture("f8_empty_0x3.npy")).unwrap();
@@ -59,7 +94,10 @@ fn reads_fortran_order_and_version_2() {
     assert_eq!(f.to_vec(), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
     let h = npy::read_header(fixture("i4_v2_2x2.npy")).unwrap();
     assert_eq!((h.version, h.dtype), ((2, 0), DType::I32));
-    assert_eq!(npy::load::<i32>(fixture("i4_v2_2x2.npy")).unwrap().to_vec(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        npy::load::<i32>(fixture("i4_v2_2x2.npy")).unwrap().to_vec(),
+        vec![1, 2, 3, 4]
+    );
     let m = npy::open_mmap::<f64>(fixture("f8_fortran_2x3.npy"), MmapMode::ReadOnly).unwrap();
     assert_eq!(m.to_vec(), f.to_vec());
 }
@@ -67,7 +105,13 @@ fn reads_fortran_order_and_version_2() {
 #[test]
 fn writes_the_same_bytes_as_numpy() {
     let dir = TempDir::new("same");
-    for name in ["f8_3x4.npy", "b1_2x3.npy", "f8_scalar.npy", "f8_fortran_2x3.npy", "i1_4.npy"] {
+    for name in [
+        "f8_3x4.npy",
+        "b1_2x3.npy",
+        "f8_scalar.npy",
+        "f8_fortran_2x3.npy",
+        "i1_4.npy",
+    ] {
         let out = dir.join(name);
         match npy::read_header(fixture(name)).unwrap().dtype {
             DType::F64 => npy::save(&out, &npy::load::<f64>(fixture(name)).unwrap()).unwrap(),
@@ -75,7 +119,11 @@ fn writes_the_same_bytes_as_numpy() {
             DType::I8 => npy::save(&out, &npy::load::<i8>(fixture(name)).unwrap()).unwrap(),
             d => panic!("unexpected {d}"),
         }
-        assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(fixture(name)).unwrap(), "{name}");
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(fixture(name)).unwrap(),
+            "{name}"
+        );
     }
 }
 
@@ -107,8 +155,18 @@ fn round_trips_every_dtype() {
     roundtrip(&dir, vec![0u16, 1, 2, u16::MAX]);
     roundtrip(&dir, vec![0u32, 1, 2, u32::MAX]);
     roundtrip(&dir, vec![0u64, 1, 2, u64::MAX]);
-    roundtrip(&dir, vec![f32::MIN, -0.0, 1.5, f32::INFINITY, f32::NAN, 7.0].into_iter().take(6).map(|x: f32| if x.is_nan() { 3.0 } else { x }).collect());
-    roundtrip(&dir, vec![f64::MIN_POSITIVE, -0.0, 1e300, f64::NEG_INFINITY]);
+    roundtrip(
+        &dir,
+        vec![f32::MIN, -0.0, 1.5, f32::INFINITY, f32::NAN, 7.0]
+            .into_iter()
+            .take(6)
+            .map(|x: f32| if x.is_nan() { 3.0 } else { x })
+            .collect(),
+    );
+    roundtrip(
+        &dir,
+        vec![f64::MIN_POSITIVE, -0.0, 1e300, f64::NEG_INFINITY],
+    );
 }
 
 #[test]
@@ -130,10 +188,18 @@ fn mmap_modes_behave_like_numpy() {
     assert_eq!(npy::load::<f64>(&p).unwrap().sum(), 28.0);
     // 'r+': writes reach the file.
     let mut w = npy::open_mmap::<f64>(&p, MmapMode::ReadWrite).unwrap();
-    w.try_view_mut().unwrap().slice_mut(&s![3..5]).as_slice_mut().unwrap().copy_from_slice(&[100.0, 200.0]);
+    w.try_view_mut()
+        .unwrap()
+        .slice_mut(&s![3..5])
+        .as_slice_mut()
+        .unwrap()
+        .copy_from_slice(&[100.0, 200.0]);
     w.flush().unwrap();
     drop(w);
-    assert_eq!(npy::load::<f64>(&p).unwrap().to_vec(), vec![0., 1., 2., 100., 200., 5., 6., 7.]);
+    assert_eq!(
+        npy::load::<f64>(&p).unwrap().to_vec(),
+        vec![0., 1., 2., 100., 200., 5., 6., 7.]
+    );
 }
 
 fn expect_npy_error(path: &Path, needle: &str) {
@@ -142,7 +208,9 @@ fn expect_npy_error(path: &Path, needle: &str) {
         Ok(_) => panic!("{} loaded", path.display()),
     };
     assert!(msg.contains(needle), "{msg:?} does not mention {needle:?}");
-    let msg = npy::open_mmap::<f64>(path, MmapMode::ReadOnly).err().expect("mapped").to_string();
+    let msg = npy::open_mmap::<f64>(path, MmapMode::ReadOnly)
+        .expect_err("mapped")
+        .to_string();
     assert!(msg.contains(needle), "{msg:?} does not mention {needle:?}");
 }
 
@@ -156,31 +224,66 @@ fn malformed_files_are_errors_naming_the_problem() {
         p
     };
     expect_npy_error(&write("empty.npy", b""), "too short");
-    expect_npy_error(&write("magic.npy", &[b"\x93NUMPX", &good[6..]].concat()), "bad magic");
+    expect_npy_error(
+        &write("magic.npy", &[b"\x93NUMPX", &good[6..]].concat()),
+        "bad magic",
+    );
     expect_npy_error(&write("trunc_header.npy", &good[..40]), "runs past the end");
     let mut long = good.clone();
     long[8] = 0xff;
     long[9] = 0xff;
-    expect_npy_error(&write("hlen.npy", &long), "header length 65535 runs past the end");
-    expect_npy_error(&write("trunc_data.npy", &good[..good.len() - 8]), "data is 88 bytes but shape (3, 4) of float64 needs 96");
-    expect_npy_error(&write("extra_data.npy", &[&good[..], &[0u8; 8]].concat()), "data is 104 bytes");
+    expect_npy_error(
+        &write("hlen.npy", &long),
+        "header length 65535 runs past the end",
+    );
+    expect_npy_error(
+        &write("trunc_data.npy", &good[..good.len() - 8]),
+        "data is 88 bytes but shape (3, 4) of float64 needs 96",
+    );
+    expect_npy_error(
+        &write("extra_data.npy", &[&good[..], &[0u8; 8]].concat()),
+        "data is 104 bytes",
+    );
     let mut ver = good.clone();
     ver[6] = 9;
-    expect_npy_error(&write("version.npy", &ver), "unsupported format version 9.0");
+    expect_npy_error(
+        &write("version.npy", &ver),
+        "unsupported format version 9.0",
+    );
     let mut dict = good.clone();
     dict[10] = b'[';
     expect_npy_error(&write("dict.npy", &dict), "expected '{'");
     expect_npy_error(&fixture("f8_big_endian.npy"), "big-endian");
     // Wrong dtype requested.
     let e = npy::load::<f32>(fixture("f8_3x4.npy")).unwrap_err();
-    assert!(matches!(e, ArrayError::DTypeMismatch { requested: DType::F32, .. }));
-    assert!(e.to_string().starts_with("requested data type float32 but the data is float64"), "{e}");
+    assert!(matches!(
+        e,
+        ArrayError::DTypeMismatch {
+            requested: DType::F32,
+            ..
+        }
+    ));
+    assert!(
+        e.to_string()
+            .starts_with("requested data type float32 but the data is float64"),
+        "{e}"
+    );
     // Invalid bool bytes.
     let mut b = std::fs::read(fixture("b1_2x3.npy")).unwrap();
     *b.last_mut().unwrap() = 7;
     let p = write("bool.npy", &b);
-    assert!(npy::load::<bool>(&p).unwrap_err().to_string().contains("not valid bool"));
-    assert!(npy::open_mmap::<bool>(&p, MmapMode::ReadOnly).unwrap_err().to_string().contains("not valid bool"));
+    assert!(
+        npy::load::<bool>(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("not valid bool")
+    );
+    assert!(
+        npy::open_mmap::<bool>(&p, MmapMode::ReadOnly)
+            .unwrap_err()
+            .to_string()
+            .contains("not valid bool")
+    );
     // Missing file: an I/O error naming the path.
     let e = npy::load::<f64>(dir.join("missing.npy")).unwrap_err();
     assert!(e.to_string().contains("missing.npy"), "{e}");
@@ -204,7 +307,9 @@ fn misaligned_data_offset_is_refused_by_mmap_but_loads() {
     let p = dir.join("odd.npy");
     std::fs::write(&p, &bytes).unwrap();
     assert_eq!(npy::load::<f64>(&p).unwrap().to_vec(), vec![1.5, 2.5]);
-    let e = npy::open_mmap::<f64>(&p, MmapMode::ReadOnly).unwrap_err().to_string();
+    let e = npy::open_mmap::<f64>(&p, MmapMode::ReadOnly)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not aligned for float64"), "{e}");
 }
 

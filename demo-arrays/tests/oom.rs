@@ -25,7 +25,14 @@ fn allocator_null_becomes_numpy_style_error() {
         e.to_string(),
         "unable to allocate 74.5 GiB for an array with shape (100000, 100000) and data type float64"
     );
-    assert_eq!(e2.to_string(), "unable to allocate 8.00 MiB for an array with shape (1048576,) and data type float64");
+    assert_eq!(
+        e2.to_string(),
+        "unable to allocate 8.00 MiB for an array with shape (1048576,) and data type float64"
+    );
     assert_eq!(e3.to_string(), e2.to_string());
-    assert_eq!(small.unwrap(), 1000, "small allocations under the budget still succeed");
+    assert_eq!(
+        small.unwrap(),
+        1000,
+        "small allocations under the budget still succeed"
+    );
 }

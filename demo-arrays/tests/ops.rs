@@ -14,19 +14,31 @@ fn reductions_match_plain_loops_on_every_layout() {
         let v = a.to_vec();
         assert_eq!(a.sum(), naive_sum(&v), "n={n}");
         if n > 0 {
-            assert_eq!(a.min().unwrap(), v.iter().cloned().fold(f64::INFINITY, f64::min));
-            assert_eq!(a.max().unwrap(), v.iter().cloned().fold(f64::NEG_INFINITY, f64::max));
+            assert_eq!(
+                a.min().unwrap(),
+                v.iter().cloned().fold(f64::INFINITY, f64::min)
+            );
+            assert_eq!(
+                a.max().unwrap(),
+                v.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+            );
             assert!((a.mean() - naive_sum(&v) / n as f64).abs() < 1e-9);
             // Strided and reversed views take the lane paths.
             let r = a.slice(&s![..;-3]);
             assert_eq!(r.sum(), naive_sum(&r.to_vec()));
-            assert_eq!(r.max().unwrap(), r.to_vec().iter().cloned().fold(f64::NEG_INFINITY, f64::max));
+            assert_eq!(
+                r.max().unwrap(),
+                r.to_vec().iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+            );
         }
     }
     let m = NdArray::<i32>::arange(600).into_shape(&[20, 30]).unwrap();
     let t = m.t();
     assert_eq!(t.sum(), (0..600).sum::<i32>());
-    assert_eq!(t.slice(&s![1..;2, ..;-5]).sum(), t.slice(&s![1..;2, ..;-5]).iter().sum::<i32>());
+    assert_eq!(
+        t.slice(&s![1..;2, ..;-5]).sum(),
+        t.slice(&s![1..;2, ..;-5]).iter().sum::<i32>()
+    );
     assert_eq!(m.slice(&s![.., 3]).min().unwrap(), 3);
 }
 
@@ -36,7 +48,10 @@ fn nan_propagates_and_empty_min_is_an_error() {
     a.as_slice_mut().unwrap()[777] = f32::NAN;
     assert!(a.min().unwrap().is_nan() && a.max().unwrap().is_nan() && a.sum().is_nan());
     let e = NdArray::<f64>::zeros(&[0, 3]).min().unwrap_err();
-    assert_eq!(e.to_string(), "zero-size array to reduction operation minimum which has no identity");
+    assert_eq!(
+        e.to_string(),
+        "zero-size array to reduction operation minimum which has no identity"
+    );
     assert!(NdArray::<f64>::zeros(&[0]).mean().is_nan());
 }
 
@@ -54,7 +69,9 @@ fn in_place_and_by_value_ops_agree_with_new_arrays() {
     let a = NdArray::<f64>::arange(12).into_shape(&[3, 4]).unwrap();
     let row = NdArray::<f64>::from_vec(&[4], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
     let col = NdArray::<f64>::from_vec(&[3, 1], vec![10.0, 20.0, 30.0]).unwrap();
-    let want: Vec<f64> = (0..12).map(|i| (i as f64 * 2.0 + (i % 4 + 1) as f64) - (10 * (i / 4 + 1)) as f64).collect();
+    let want: Vec<f64> = (0..12)
+        .map(|i| (i as f64 * 2.0 + (i % 4 + 1) as f64) - (10 * (i / 4 + 1)) as f64)
+        .collect();
     assert_eq!((&(&(&a * 2.0) + &row) - &col).to_vec(), want);
     let mut b = a.clone();
     b.mul_add_assign(2.0, &row);
@@ -70,11 +87,13 @@ fn in_place_and_by_value_ops_agree_with_new_arrays() {
     let mut v = e.slice_mut(&s![..;2, 1..]);
     v += 1.0;
     assert_eq!(e.sum(), 6.0);
-    assert!(std::panic::catch_unwind(move || {
-        let mut r = NdArray::<f64>::zeros(&[4]);
-        r += &NdArray::<f64>::zeros(&[3, 4]);
-    })
-    .is_err());
+    assert!(
+        std::panic::catch_unwind(move || {
+            let mut r = NdArray::<f64>::zeros(&[4]);
+            r += &NdArray::<f64>::zeros(&[3, 4]);
+        })
+        .is_err()
+    );
 }
 
 #[test]
@@ -82,16 +101,27 @@ fn fused_expressions_match_and_check_shapes() {
     let a = NdArray::<f32>::arange(1000);
     let b = NdArray::<f32>::from_shape_fn(&[1000], |i| (i[0] % 7) as f32);
     let want = &(&a * 2.0) + &b;
-    assert_eq!((lazy(&a) * 2.0 + &b).eval().unwrap().to_vec(), want.to_vec());
+    assert_eq!(
+        (lazy(&a) * 2.0 + &b).eval().unwrap().to_vec(),
+        want.to_vec()
+    );
     // Non-contiguous operands take the index path.
     let (ar, br) = (a.slice(&s![..;-1]), b.slice(&s![..;-1]));
     let r = (lazy(&ar) * 2.0 + &br - lazy(&ar) / 4.0).eval().unwrap();
-    let w: Vec<f32> = ar.iter().zip(br.iter()).map(|(&x, &y)| x * 2.0 + y - x / 4.0).collect();
+    let w: Vec<f32> = ar
+        .iter()
+        .zip(br.iter())
+        .map(|(&x, &y)| x * 2.0 + y - x / 4.0)
+        .collect();
     assert_eq!(r.to_vec(), w);
     let mut out = NdArray::<f32>::zeros(&[2000]);
-    (lazy(&a) * 2.0 + &b).eval_into(&mut out.slice_mut(&s![..;2])).unwrap();
+    (lazy(&a) * 2.0 + &b)
+        .eval_into(&mut out.slice_mut(&s![..;2]))
+        .unwrap();
     assert_eq!(out.slice(&s![..;2]).to_vec(), want.to_vec());
-    let e = (lazy(&a) + &NdArray::<f32>::zeros(&[10])).eval().unwrap_err();
+    let e = (lazy(&a) + &NdArray::<f32>::zeros(&[10]))
+        .eval()
+        .unwrap_err();
     assert!(e.to_string().ends_with("with shapes (1000,) (10,)"), "{e}");
 }
 
@@ -102,24 +132,52 @@ fn copies_do_not_share_memory_and_views_do() {
     assert!(shares_memory(&a, &a.t()));
     let taken = a.take(2, &[3, 0]).unwrap();
     assert_eq!(taken.shape(), &[2, 3, 2]);
-    let want: Vec<f64> = (0..2).flat_map(|i| (0..3).flat_map(move |j| [3, 0].map(|k| (i * 12 + j * 4 + k) as f64))).collect();
+    let want: Vec<f64> = (0..2)
+        .flat_map(|i| (0..3).flat_map(move |j| [3, 0].map(|k| (i * 12 + j * 4 + k) as f64)))
+        .collect();
     assert_eq!(taken.to_vec(), want);
     assert!(!shares_memory(&a, &taken));
     let m = a.map(|x| x > 11.5);
-    assert_eq!(a.mask(&m).unwrap().to_vec(), (12..24).map(|x| x as f64).collect::<Vec<_>>());
+    assert_eq!(
+        a.mask(&m).unwrap().to_vec(),
+        (12..24).map(|x| x as f64).collect::<Vec<_>>()
+    );
     let t = a.t();
     let r = t.to_shape(&[24]).unwrap();
     assert!(r.is_copy());
-    assert_eq!(a.t().astype::<i16>().to_vec(), a.t().iter().map(|&x| x as i16).collect::<Vec<_>>());
-    assert_eq!(a.map(|x| x - 12.0).astype::<bool>().iter().filter(|&&b| !b).count(), 1);
+    assert_eq!(
+        a.t().astype::<i16>().to_vec(),
+        a.t().iter().map(|&x| x as i16).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        a.map(|x| x - 12.0)
+            .astype::<bool>()
+            .iter()
+            .filter(|&&b| !b)
+            .count(),
+        1
+    );
     let f = a.flags();
     assert!(f.c_contiguous && f.aligned && f.owns_data && f.writeable);
     let vf = a.slice(&s![.., .., 1..]).flags();
     assert!(!vf.c_contiguous && !vf.aligned && !vf.owns_data && !vf.writeable);
-    assert_eq!(a.take(0, &[2]).unwrap_err().to_string(), "index 2 is out of bounds for axis 0 with size 2");
-    assert!(a.try_slice(&s![0, 0, 0, 0]).unwrap_err().to_string().starts_with("too many indices"));
+    assert_eq!(
+        a.take(0, &[2]).unwrap_err().to_string(),
+        "index 2 is out of bounds for axis 0 with size 2"
+    );
+    assert!(
+        a.try_slice(&s![0, 0, 0, 0])
+            .unwrap_err()
+            .to_string()
+            .starts_with("too many indices")
+    );
     assert!(a.try_slice(&s![..;0]).is_err());
-    assert!(a.mask(&NdArray::<bool>::zeros(&[2])).unwrap_err().to_string().contains("(2, 3, 4) (2,)"));
+    assert!(
+        a.mask(&NdArray::<bool>::zeros(&[2]))
+            .unwrap_err()
+            .to_string()
+            .contains("(2, 3, 4) (2,)")
+    );
 }
 
 #[test]
@@ -127,10 +185,22 @@ fn out_of_memory_reads_like_numpy_when_the_size_overflows() {
     let e = NdArray::<f64>::try_zeros(&[usize::MAX / 2, 3]).unwrap_err();
     assert!(matches!(e, ArrayError::OutOfMemory { .. }));
     assert!(e.to_string().starts_with("unable to allocate "), "{e}");
-    assert!(e.to_string().ends_with(" EiB for an array with shape (9223372036854775807, 3) and data type float64"), "{e}");
+    assert!(
+        e.to_string().ends_with(
+            " EiB for an array with shape (9223372036854775807, 3) and data type float64"
+        ),
+        "{e}"
+    );
     // Fits in usize but not in a Layout (more than isize::MAX bytes).
     let e = NdArray::<f64>::try_zeros(&[1 << 61]).unwrap_err();
-    assert_eq!(e.to_string(), "unable to allocate 16.0 EiB for an array with shape (2305843009213693952,) and data type float64");
+    assert_eq!(
+        e.to_string(),
+        "unable to allocate 16.0 EiB for an array with shape (2305843009213693952,) and data type float64"
+    );
     let r = std::panic::catch_unwind(|| NdArray::<u8>::zeros(&[usize::MAX, 2])).unwrap_err();
-    assert!(r.downcast_ref::<String>().unwrap().starts_with("unable to allocate"));
+    assert!(
+        r.downcast_ref::<String>()
+            .unwrap()
+            .starts_with("unable to allocate")
+    );
 }

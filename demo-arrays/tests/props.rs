@@ -15,7 +15,10 @@ struct Model {
 fn c_positions(shape: &[usize]) -> Vec<Vec<usize>> {
     let mut out = vec![vec![]];
     for &n in shape {
-        out = out.into_iter().flat_map(|p| (0..n).map(move |i| [p.clone(), vec![i]].concat())).collect();
+        out = out
+            .into_iter()
+            .flat_map(|p| (0..n).map(move |i| [p.clone(), vec![i]].concat()))
+            .collect();
     }
     out
 }
@@ -31,17 +34,27 @@ fn py_slice(len: usize, start: Option<isize>, stop: Option<isize>, step: isize) 
     if step > 0 {
         let lo = start.map_or(0, norm).max(0);
         let hi = stop.map_or(n, norm).min(n);
-        (0..n).filter(|&i| i >= lo && i < hi && (i - lo) % step == 0).map(|i| i as usize).collect()
+        (0..n)
+            .filter(|&i| i >= lo && i < hi && (i - lo) % step == 0)
+            .map(|i| i as usize)
+            .collect()
     } else {
         let hi = start.map_or(n - 1, norm).min(n - 1);
         let lo = stop.map_or(-1, norm).max(-1);
-        (0..n).rev().filter(|&i| i <= hi && i > lo && (hi - i) % (-step) == 0).map(|i| i as usize).collect()
+        (0..n)
+            .rev()
+            .filter(|&i| i <= hi && i > lo && (hi - i) % (-step) == 0)
+            .map(|i| i as usize)
+            .collect()
     }
 }
 
 impl Model {
     fn new(shape: &[usize]) -> Self {
-        Model { shape: shape.to_vec(), map: (0..shape.iter().product()).collect() }
+        Model {
+            shape: shape.to_vec(),
+            map: (0..shape.iter().product()).collect(),
+        }
     }
     fn at(&self, idx: &[usize]) -> usize {
         self.map[c_index(&self.shape, idx)]
@@ -52,12 +65,21 @@ impl Model {
         let mut src_choice: Vec<Vec<usize>> = Vec::new();
         let mut out_axes: Vec<Option<usize>> = Vec::new();
         let mut ax = 0;
-        let consumed = args.iter().filter(|a| !matches!(a, SliceArg::NewAxis)).count();
+        let consumed = args
+            .iter()
+            .filter(|a| !matches!(a, SliceArg::NewAxis))
+            .count();
         if consumed > self.shape.len() {
             return None;
         }
-        let full: Vec<SliceArg> =
-            args.iter().copied().chain(std::iter::repeat_n(SliceArg::ALL, self.shape.len() - consumed)).collect();
+        let full: Vec<SliceArg> = args
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(
+                SliceArg::ALL,
+                self.shape.len() - consumed,
+            ))
+            .collect();
         for a in full {
             match a {
                 SliceArg::NewAxis => out_axes.push(None),
@@ -77,11 +99,17 @@ impl Model {
                 }
             }
         }
-        let shape: Vec<usize> = out_axes.iter().map(|a| a.map_or(1, |s| src_choice[s].len())).collect();
+        let shape: Vec<usize> = out_axes
+            .iter()
+            .map(|a| a.map_or(1, |s| src_choice[s].len()))
+            .collect();
         let map = c_positions(&shape)
             .into_iter()
             .map(|pos| {
-                let mut src: Vec<usize> = src_choice.iter().map(|c| c.first().copied().unwrap_or(0)).collect();
+                let mut src: Vec<usize> = src_choice
+                    .iter()
+                    .map(|c| c.first().copied().unwrap_or(0))
+                    .collect();
                 for (o, a) in out_axes.iter().enumerate() {
                     if let Some(s) = a {
                         src[*s] = src_choice[*s][pos[o]];
@@ -111,12 +139,19 @@ impl Model {
         let map = c_positions(shape)
             .into_iter()
             .map(|pos| {
-                let src: Vec<usize> =
-                    self.shape.iter().enumerate().map(|(i, &n)| if n == 1 { 0 } else { pos[lead + i] }).collect();
+                let src: Vec<usize> = self
+                    .shape
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &n)| if n == 1 { 0 } else { pos[lead + i] })
+                    .collect();
                 self.at(&src)
             })
             .collect();
-        Model { shape: shape.to_vec(), map }
+        Model {
+            shape: shape.to_vec(),
+            map,
+        }
     }
 }
 
@@ -124,7 +159,13 @@ fn check(a: &SharedArray<f64>, m: &Model) {
     a.check_invariants();
     assert_eq!(a.shape(), &m.shape[..]);
     let got: Vec<usize> = a.iter().map(|&x| x as usize).collect();
-    assert_eq!(got, m.map, "elements differ for shape {:?} strides {:?}", a.shape(), a.strides());
+    assert_eq!(
+        got,
+        m.map,
+        "elements differ for shape {:?} strides {:?}",
+        a.shape(),
+        a.strides()
+    );
     assert_eq!(a.to_owned().to_vec(), a.to_vec());
     if !a.is_empty() {
         assert_eq!(a.sum(), m.map.iter().map(|&x| x as f64).sum::<f64>());
@@ -268,7 +309,13 @@ fn incompatible_shapes_name_both() {
     let a = NdArray::<f64>::zeros(&[2, 3]);
     let b = NdArray::<f64>::zeros(&[4]);
     let e = a.try_zip_map(&b, |x, y| x + y).unwrap_err();
-    assert_eq!(e.to_string(), "operands could not be broadcast together with shapes (2, 3) (4,)");
+    assert_eq!(
+        e.to_string(),
+        "operands could not be broadcast together with shapes (2, 3) (4,)"
+    );
     let r = std::panic::catch_unwind(|| &a + &b).unwrap_err();
-    assert_eq!(r.downcast_ref::<String>().unwrap(), "operands could not be broadcast together with shapes (2, 3) (4,)");
+    assert_eq!(
+        r.downcast_ref::<String>().unwrap(),
+        "operands could not be broadcast together with shapes (2, 3) (4,)"
+    );
 }

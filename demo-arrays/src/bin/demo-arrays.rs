@@ -42,7 +42,11 @@ fn main() {
                 print!("{}", usage());
                 return;
             }
-            "--lesson" => match it.next().and_then(|n| n.parse::<usize>().ok()).filter(|n| (1..=9).contains(n)) {
+            "--lesson" => match it
+                .next()
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| (1..=9).contains(n))
+            {
                 Some(n) => lesson = Some(n),
                 None => fail("--lesson needs a number from 1 to 9"),
             },

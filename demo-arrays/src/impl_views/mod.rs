@@ -9,7 +9,9 @@ pub mod reshape;
 pub mod slicing;
 pub mod transpose;
 
-use crate::array_base::{ArrayBase, ArrayView, ArrayViewMut, Data, DataMut, RawData, SharedRepr, ViewRepr};
+use crate::array_base::{
+    ArrayBase, ArrayView, ArrayViewMut, Data, DataMut, RawData, SharedRepr, ViewRepr,
+};
 use crate::element::Element;
 
 /// Storages whose arrays may take any in-bounds geometry over their elements: borrowed views and
@@ -28,14 +30,22 @@ impl<T: Element> Reslice for SharedRepr<T> {}
 impl<S: Data> ArrayBase<S> {
     /// A read-only view of the whole array (NumPy's `b = a` or `a[...]`): zero bytes allocated.
     pub fn view(&self) -> ArrayView<'_, S::Elem> {
-        ArrayBase { data: ViewRepr::new(), ptr: self.ptr, geom: self.geom }
+        ArrayBase {
+            data: ViewRepr::new(),
+            ptr: self.ptr,
+            geom: self.geom,
+        }
     }
 }
 
 impl<S: DataMut> ArrayBase<S> {
     /// A mutable view of the whole array: zero bytes allocated.
     pub fn view_mut(&mut self) -> ArrayViewMut<'_, S::Elem> {
-        ArrayBase { data: ViewRepr::new(), ptr: self.ptr, geom: self.geom }
+        ArrayBase {
+            data: ViewRepr::new(),
+            ptr: self.ptr,
+            geom: self.geom,
+        }
     }
 }
 

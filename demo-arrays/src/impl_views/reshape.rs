@@ -43,7 +43,11 @@ impl<S: crate::array_base::RawData> ArrayBase<S> {
     pub fn into_shape(self, shape: &[usize]) -> Result<Self, ArrayError> {
         let geom = Geom::c_order(shape)?;
         if crate::dim::checked_len(shape) != Some(self.len()) || !self.is_c_contiguous() {
-            return Err(ArrayError::mismatch("cannot reshape array in place", self.shape(), shape));
+            return Err(ArrayError::mismatch(
+                "cannot reshape array in place",
+                self.shape(),
+                shape,
+            ));
         }
         Ok(ArrayBase { geom, ..self })
     }
@@ -55,15 +59,27 @@ impl<S: Data> ArrayBase<S> {
     pub fn broadcast(&self, shape: &[usize]) -> Result<ArrayView<'_, S::Elem>, ArrayError> {
         let target = broadcast_shapes(self.shape(), shape)?;
         if target.shape() != shape {
-            return Err(ArrayError::mismatch("input operand cannot be broadcast to", self.shape(), shape));
+            return Err(ArrayError::mismatch(
+                "input operand cannot be broadcast to",
+                self.shape(),
+                shape,
+            ));
         }
         let mut geom = Geom::empty(shape.len())?;
         let lead = shape.len() - self.ndim();
         for (ax, &n) in shape.iter().enumerate() {
-            let stride = if ax < lead || self.shape()[ax - lead] != n { 0 } else { self.strides()[ax - lead] };
+            let stride = if ax < lead || self.shape()[ax - lead] != n {
+                0
+            } else {
+                self.strides()[ax - lead]
+            };
             geom.set(ax, n, stride);
         }
-        Ok(ArrayBase { data: crate::array_base::ViewRepr::new(), ptr: self.ptr, geom })
+        Ok(ArrayBase {
+            data: crate::array_base::ViewRepr::new(),
+            ptr: self.ptr,
+            geom,
+        })
     }
 
     /// The same elements with a new shape, as a view (zero bytes allocated). Errors if the array is
@@ -71,7 +87,11 @@ impl<S: Data> ArrayBase<S> {
     pub fn reshape(&self, shape: &[usize]) -> Result<ArrayView<'_, S::Elem>, ArrayError> {
         let geom = Geom::c_order(shape)?;
         if crate::dim::checked_len(shape) != Some(self.len()) {
-            return Err(ArrayError::mismatch("cannot reshape array", self.shape(), shape));
+            return Err(ArrayError::mismatch(
+                "cannot reshape array",
+                self.shape(),
+                shape,
+            ));
         }
         if !self.is_c_contiguous() {
             return Err(ArrayError::Invalid(format!(
@@ -79,14 +99,22 @@ impl<S: Data> ArrayBase<S> {
                 crate::error::ShapeDisplay::of(self.shape())
             )));
         }
-        Ok(ArrayBase { data: crate::array_base::ViewRepr::new(), ptr: self.ptr, geom })
+        Ok(ArrayBase {
+            data: crate::array_base::ViewRepr::new(),
+            ptr: self.ptr,
+            geom,
+        })
     }
 
     /// NumPy's `a.reshape(shape)`: a view when the data is C-contiguous, otherwise a C-ordered copy.
     /// [`CowArray::is_copy`] tells which (NumPy does not tell you).
     pub fn to_shape(&self, shape: &[usize]) -> Result<CowArray<'_, S::Elem>, ArrayError> {
         if crate::dim::checked_len(shape) != Some(self.len()) {
-            return Err(ArrayError::mismatch("cannot reshape array", self.shape(), shape));
+            return Err(ArrayError::mismatch(
+                "cannot reshape array",
+                self.shape(),
+                shape,
+            ));
         }
         if self.is_c_contiguous() {
             return self.reshape(shape).map(CowArray::View);

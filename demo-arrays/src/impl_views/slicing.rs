@@ -28,7 +28,11 @@ pub enum SliceArg {
 
 impl SliceArg {
     /// The whole axis (`:`).
-    pub const ALL: SliceArg = SliceArg::Range { start: None, stop: None, step: 1 };
+    pub const ALL: SliceArg = SliceArg::Range {
+        start: None,
+        stop: None,
+        step: 1,
+    };
 
     /// This range with `step` (used by [`s!`](crate::s)'s `range;step` form).
     pub fn step(self, step: isize) -> SliceArg {
@@ -46,17 +50,29 @@ impl From<isize> for SliceArg {
 }
 impl From<std::ops::Range<isize>> for SliceArg {
     fn from(r: std::ops::Range<isize>) -> Self {
-        SliceArg::Range { start: Some(r.start), stop: Some(r.end), step: 1 }
+        SliceArg::Range {
+            start: Some(r.start),
+            stop: Some(r.end),
+            step: 1,
+        }
     }
 }
 impl From<std::ops::RangeFrom<isize>> for SliceArg {
     fn from(r: std::ops::RangeFrom<isize>) -> Self {
-        SliceArg::Range { start: Some(r.start), stop: None, step: 1 }
+        SliceArg::Range {
+            start: Some(r.start),
+            stop: None,
+            step: 1,
+        }
     }
 }
 impl From<std::ops::RangeTo<isize>> for SliceArg {
     fn from(r: std::ops::RangeTo<isize>) -> Self {
-        SliceArg::Range { start: None, stop: Some(r.end), step: 1 }
+        SliceArg::Range {
+            start: None,
+            stop: Some(r.end),
+            step: 1,
+        }
     }
 }
 impl From<std::ops::RangeFull> for SliceArg {
@@ -69,9 +85,12 @@ impl From<std::ops::RangeFull> for SliceArg {
 /// Each item is a range, an `isize` index or `SliceArg::NewAxis`, optionally followed by `;step`.
 #[macro_export]
 macro_rules! s {
-    ($($e:expr $(; $step:expr)?),* $(,)?) => {
-        [$( $crate::SliceArg::from($e) $(.step($step))? ),*]
-    };
+    ($($e:expr $(; $step:expr)?),* $(,)?) => {{
+        // `1..-1` is an empty Rust range but a fine NumPy slice.
+        #[allow(clippy::reversed_empty_ranges)]
+        let args = [$( $crate::SliceArg::from($e) $(.step($step))? ),*];
+        args
+    }};
 }
 
 /// Python's `slice.indices(len)` plus the resulting count: `(start, step, count)`.
@@ -93,7 +112,11 @@ pub(crate) fn resolve_range(
     let start = start.map_or(if step < 0 { upper } else { lower }, clip);
     let stop = stop.map_or(if step < 0 { lower } else { upper }, clip);
     let count = if step < 0 {
-        if stop < start { (start - stop - 1) / (-step) + 1 } else { 0 }
+        if stop < start {
+            (start - stop - 1) / (-step) + 1
+        } else {
+            0
+        }
     } else if start < stop {
         (stop - start - 1) / step + 1
     } else {
@@ -104,7 +127,10 @@ pub(crate) fn resolve_range(
 
 /// The geometry of `geom[args]` and the element offset of its first element.
 pub(crate) fn slice_geom(geom: &Geom, args: &[SliceArg]) -> Result<(isize, Geom), ArrayError> {
-    let consumed = args.iter().filter(|a| !matches!(a, SliceArg::NewAxis)).count();
+    let consumed = args
+        .iter()
+        .filter(|a| !matches!(a, SliceArg::NewAxis))
+        .count();
     if consumed > geom.ndim() {
         return Err(ArrayError::Invalid(format!(
             "too many indices for array: array is {}-dimensional, but {consumed} were indexed",
@@ -116,12 +142,17 @@ pub(crate) fn slice_geom(geom: &Geom, args: &[SliceArg]) -> Result<(isize, Geom)
     let mut ax = 0usize;
     let push = |out: &mut Geom, len: usize, stride: isize| -> Result<(), ArrayError> {
         if out.ndim() == MAX_NDIM {
-            return Err(ArrayError::Invalid(format!("slicing would give more than {MAX_NDIM} dimensions")));
+            return Err(ArrayError::Invalid(format!(
+                "slicing would give more than {MAX_NDIM} dimensions"
+            )));
         }
         out.push(len, stride);
         Ok(())
     };
-    let full = args.iter().copied().chain(std::iter::repeat_n(SliceArg::ALL, geom.ndim() - consumed));
+    let full = args
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(SliceArg::ALL, geom.ndim() - consumed));
     for arg in full {
         match arg {
             SliceArg::NewAxis => push(&mut out, 1, 0)?,
@@ -129,7 +160,12 @@ pub(crate) fn slice_geom(geom: &Geom, args: &[SliceArg]) -> Result<(isize, Geom)
                 let len = geom.shape()[ax];
                 let j = if i < 0 { i + len as isize } else { i };
                 if j < 0 || j >= len as isize {
-                    return Err(ArrayError::IndexOutOfBounds { what: "index", index: i, axis: ax, len });
+                    return Err(ArrayError::IndexOutOfBounds {
+                        what: "index",
+                        index: i,
+                        axis: ax,
+                        len,
+                    });
                 }
                 offset += j * geom.strides()[ax];
                 ax += 1;
@@ -167,7 +203,9 @@ impl<S: Data> ArrayBase<S> {
 impl<S: DataMut> ArrayBase<S> {
     /// `a[args]` as a mutable view: zero bytes allocated. Panics like [`slice`](Self::slice).
     pub fn slice_mut(&mut self, args: &[SliceArg]) -> ArrayViewMut<'_, S::Elem> {
-        self.view_mut().try_slice_move(args).unwrap_or_else(|e| panic!("{e}"))
+        self.view_mut()
+            .try_slice_move(args)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
@@ -185,6 +223,10 @@ impl<S: Reslice> ArrayBase<S> {
         // stays inside the same allocation; every index of `geom` maps to an old in-bounds index.
         let ptr = self.ptr.as_ptr().wrapping_offset(offset);
         let ptr = std::ptr::NonNull::new(ptr).expect("in-bounds element pointers are non-null");
-        Ok(ArrayBase { data: self.data, ptr, geom })
+        Ok(ArrayBase {
+            data: self.data,
+            ptr,
+            geom,
+        })
     }
 }

@@ -11,7 +11,8 @@ impl<S: RawData> ArrayBase<S> {
         let nd = self.ndim();
         let old = self.geom;
         for ax in 0..nd {
-            self.geom.set(ax, old.shape()[nd - 1 - ax], old.strides()[nd - 1 - ax]);
+            self.geom
+                .set(ax, old.shape()[nd - 1 - ax], old.strides()[nd - 1 - ax]);
         }
         self
     }
@@ -21,8 +22,14 @@ impl<S: RawData> ArrayBase<S> {
     pub fn permuted_axes(self, axes: &[usize]) -> Result<Self, ArrayError> {
         let nd = self.ndim();
         let mut seen = [false; MAX_NDIM];
-        if axes.len() != nd || axes.iter().any(|&a| a >= nd || std::mem::replace(&mut seen[a], true)) {
-            return Err(ArrayError::Invalid(format!("axes {axes:?} don't match array of {nd} dimensions")));
+        if axes.len() != nd
+            || axes
+                .iter()
+                .any(|&a| a >= nd || std::mem::replace(&mut seen[a], true))
+        {
+            return Err(ArrayError::Invalid(format!(
+                "axes {axes:?} don't match array of {nd} dimensions"
+            )));
         }
         let mut geom = Geom::empty(nd)?;
         for (i, &a) in axes.iter().enumerate() {

@@ -30,45 +30,71 @@ pub struct Header {
 impl Header {
     /// Bytes of data the header promises (`None` if that overflows).
     pub fn data_len(&self) -> Option<u64> {
-        self.shape.iter().try_fold(self.dtype.itemsize() as u64, |acc, &n| acc.checked_mul(n as u64))
+        self.shape
+            .iter()
+            .try_fold(self.dtype.itemsize() as u64, |acc, &n| {
+                acc.checked_mul(n as u64)
+            })
     }
 }
 
 /// Reads and parses the header from the start of `r`; `file_len` bounds the header length field.
 pub(crate) fn read_header(r: &mut impl Read, file_len: u64) -> Result<Header, String> {
     let mut pre = [0u8; 8];
-    r.read_exact(&mut pre).map_err(|_| format!("file is {file_len} bytes, too short for the .npy magic"))?;
+    r.read_exact(&mut pre)
+        .map_err(|_| format!("file is {file_len} bytes, too short for the .npy magic"))?;
     if &pre[..6] != MAGIC {
-        return Err(format!("bad magic {:?}, expected \\x93NUMPY", String::from_utf8_lossy(&pre[..6])));
+        return Err(format!(
+            "bad magic {:?}, expected \\x93NUMPY",
+            String::from_utf8_lossy(&pre[..6])
+        ));
     }
     let version = (pre[6], pre[7]);
     let (len, prefix) = match version.0 {
         1 => {
             let mut b = [0u8; 2];
-            r.read_exact(&mut b).map_err(|_| "truncated header length".to_string())?;
+            r.read_exact(&mut b)
+                .map_err(|_| "truncated header length".to_string())?;
             (u16::from_le_bytes(b) as u64, 10u64)
         }
         2 | 3 => {
             let mut b = [0u8; 4];
-            r.read_exact(&mut b).map_err(|_| "truncated header length".to_string())?;
+            r.read_exact(&mut b)
+                .map_err(|_| "truncated header length".to_string())?;
             (u32::from_le_bytes(b) as u64, 12u64)
         }
-        _ => return Err(format!("unsupported format version {}.{}", version.0, version.1)),
+        _ => {
+            return Err(format!(
+                "unsupported format version {}.{}",
+                version.0, version.1
+            ));
+        }
     };
     if prefix + len > file_len {
-        return Err(format!("header length {len} runs past the end of the file ({file_len} bytes)"));
+        return Err(format!(
+            "header length {len} runs past the end of the file ({file_len} bytes)"
+        ));
     }
     if len as usize > MAX_HEADER {
-        return Err(format!("header length {len} exceeds the {MAX_HEADER}-byte limit"));
+        return Err(format!(
+            "header length {len} exceeds the {MAX_HEADER}-byte limit"
+        ));
     }
     let mut text = vec![0u8; len as usize];
-    r.read_exact(&mut text).map_err(|_| "truncated header".to_string())?;
+    r.read_exact(&mut text)
+        .map_err(|_| "truncated header".to_string())?;
     let text = match version.0 {
         3 => String::from_utf8(text).map_err(|_| "header is not UTF-8".to_string())?,
         _ => text.iter().map(|&b| b as char).collect(), // latin-1
     };
     let (dtype, fortran_order, shape) = parse_dict(&text)?;
-    Ok(Header { dtype, fortran_order, shape, version, data_offset: prefix + len })
+    Ok(Header {
+        dtype,
+        fortran_order,
+        shape,
+        version,
+        data_offset: prefix + len,
+    })
 }
 
 /// The full header bytes (magic to newline) NumPy would write for this array: version 1.0 unless the
@@ -130,7 +156,14 @@ impl Parser<'_> {
         }
     }
     fn expect(&mut self, c: u8) -> Result<(), String> {
-        if self.eat(c) { Ok(()) } else { Err(format!("expected '{}' at byte {} of the header dict", c as char, self.i)) }
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(format!(
+                "expected '{}' at byte {} of the header dict",
+                c as char, self.i
+            ))
+        }
     }
     fn value(&mut self, depth: usize) -> Result<Value, String> {
         if depth > 4 {
@@ -175,7 +208,9 @@ impl Parser<'_> {
                 if self.i < self.s.len() && self.s[self.i] == b'L' {
                     self.i += 1; // Python 2 long suffix
                 }
-                txt.parse().map(Value::Int).map_err(|_| format!("integer {txt} in header too large"))
+                txt.parse()
+                    .map(Value::Int)
+                    .map_err(|_| format!("integer {txt} in header too large"))
             }
             Some(_) => {
                 let rest = &self.s[self.i..];
@@ -185,7 +220,10 @@ impl Parser<'_> {
                         return Ok(v);
                     }
                 }
-                Err(format!("unexpected character {:?} at byte {} of the header dict", rest[0] as char, self.i))
+                Err(format!(
+                    "unexpected character {:?} at byte {} of the header dict",
+                    rest[0] as char, self.i
+                ))
             }
             None => Err("header dict ends early".into()),
         }
@@ -193,7 +231,10 @@ impl Parser<'_> {
 }
 
 fn parse_dict(text: &str) -> Result<(DType, bool, Vec<usize>), String> {
-    let mut p = Parser { s: text.as_bytes(), i: 0 };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+    };
     p.expect(b'{')?;
     let (mut descr, mut fortran, mut shape) = (None, None, None);
     while !p.eat(b'}') {
@@ -216,7 +257,11 @@ fn parse_dict(text: &str) -> Result<(DType, bool, Vec<usize>), String> {
     }
     let dtype = match descr {
         Some(Value::Str(d)) => DType::from_descr(&d).ok_or_else(|| {
-            if d.starts_with('>') { format!("big-endian data type {d:?} is not supported") } else { format!("unsupported data type {d:?}") }
+            if d.starts_with('>') {
+                format!("big-endian data type {d:?} is not supported")
+            } else {
+                format!("unsupported data type {d:?}")
+            }
         })?,
         Some(v) => return Err(format!("descr {v:?} is not a simple type string")),
         None => return Err("header has no 'descr' key".into()),
@@ -230,7 +275,9 @@ fn parse_dict(text: &str) -> Result<(DType, bool, Vec<usize>), String> {
         Some(Value::Tuple(items)) => items
             .into_iter()
             .map(|v| match v {
-                Value::Int(n) => usize::try_from(n).map_err(|_| format!("shape entry {n} too large")),
+                Value::Int(n) => {
+                    usize::try_from(n).map_err(|_| format!("shape entry {n} too large"))
+                }
                 v => Err(format!("shape entry {v:?} is not a non-negative integer")),
             })
             .collect::<Result<Vec<_>, _>>()?,
@@ -238,7 +285,11 @@ fn parse_dict(text: &str) -> Result<(DType, bool, Vec<usize>), String> {
         None => return Err("header has no 'shape' key".into()),
     };
     if shape.len() > crate::MAX_NDIM {
-        return Err(format!("{} dimensions; demo-arrays supports at most {}", shape.len(), crate::MAX_NDIM));
+        return Err(format!(
+            "{} dimensions; demo-arrays supports at most {}",
+            shape.len(),
+            crate::MAX_NDIM
+        ));
     }
     Ok((dtype, fortran_order, shape))
 }
@@ -249,19 +300,30 @@ mod tests {
 
     #[test]
     fn parses_numpy_dicts() {
-        let (d, f, s) = parse_dict("{'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }  \n").unwrap();
+        let (d, f, s) =
+            parse_dict("{'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }  \n").unwrap();
         assert_eq!((d, f, s), (DType::F64, false, vec![3, 4]));
-        let (_, _, s) = parse_dict("{'descr': '|b1', 'fortran_order': True, 'shape': (5,), }").unwrap();
+        let (_, _, s) =
+            parse_dict("{'descr': '|b1', 'fortran_order': True, 'shape': (5,), }").unwrap();
         assert_eq!(s, vec![5]);
-        let (_, _, s) = parse_dict("{\"shape\": (), \"fortran_order\": False, \"descr\": \"<i4\"}").unwrap();
+        let (_, _, s) =
+            parse_dict("{\"shape\": (), \"fortran_order\": False, \"descr\": \"<i4\"}").unwrap();
         assert!(s.is_empty());
     }
 
     #[test]
     fn rejects_garbage_without_panicking() {
-        for bad in ["", "{", "{'descr'", "{'descr': '<f8'", "{'descr': '>f8', 'fortran_order': False, 'shape': ()}",
-            "{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': ()}", "{'shape': (99999999999999999999999,)}",
-            "{'descr': '<f8', 'fortran_order': 1, 'shape': ()}", "{'descr': '<f8', 'fortran_order': False, 'shape': (-1,)}"] {
+        for bad in [
+            "",
+            "{",
+            "{'descr'",
+            "{'descr': '<f8'",
+            "{'descr': '>f8', 'fortran_order': False, 'shape': ()}",
+            "{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': ()}",
+            "{'shape': (99999999999999999999999,)}",
+            "{'descr': '<f8', 'fortran_order': 1, 'shape': ()}",
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (-1,)}",
+        ] {
             assert!(parse_dict(bad).is_err(), "{bad:?} parsed");
         }
     }
@@ -271,7 +333,10 @@ mod tests {
         let h = write_header(DType::I16, true, &[7, 0, 2]);
         assert_eq!(h.len() % 64, 0);
         let parsed = read_header(&mut &h[..], h.len() as u64).unwrap();
-        assert_eq!((parsed.dtype, parsed.fortran_order, parsed.shape.as_slice()), (DType::I16, true, &[7, 0, 2][..]));
+        assert_eq!(
+            (parsed.dtype, parsed.fortran_order, parsed.shape.as_slice()),
+            (DType::I16, true, &[7, 0, 2][..])
+        );
         assert_eq!(parsed.data_offset, h.len() as u64);
     }
 }

@@ -60,7 +60,10 @@ pub type MmapArray<T> = ArrayBase<MmapRepr<T>>;
 /// Maps a `.npy` file as an array of `T` (NumPy's `np.load(path, mmap_mode='r' | 'r+' | 'c')`).
 /// Checks the header, that the data length matches the shape exactly, that the data offset is
 /// aligned for `T`, and for `bool` that every byte is 0 or 1. Zero heap bytes for the data.
-pub fn open_mmap<T: Element>(path: impl AsRef<Path>, mode: MmapMode) -> Result<MmapArray<T>, ArrayError> {
+pub fn open_mmap<T: Element>(
+    path: impl AsRef<Path>,
+    mode: MmapMode,
+) -> Result<MmapArray<T>, ArrayError> {
     let path = path.as_ref();
     let (file, h) = open_checked(path, mode == MmapMode::ReadWrite)?;
     check_dtype::<T>(path, &h)?;
@@ -90,26 +93,43 @@ pub fn open_mmap<T: Element>(path: impl AsRef<Path>, mode: MmapMode) -> Result<M
     let ptr = if data.is_empty() {
         NonNull::new(std::ptr::without_provenance_mut(crate::ALIGN)).expect("non-zero")
     } else {
-        if data.as_ptr() as usize % align_of::<T>() != 0 {
+        if !(data.as_ptr() as usize).is_multiple_of(align_of::<T>()) {
             return Err(npy_err(
                 path,
-                format!("data offset {offset} is not aligned for {}; use npy::load instead", T::DTYPE),
+                format!(
+                    "data offset {offset} is not aligned for {}; use npy::load instead",
+                    T::DTYPE
+                ),
             ));
         }
         if !T::valid_bytes(data) {
-            return Err(npy_err(path, format!("data holds bytes that are not valid {}", T::DTYPE)));
+            return Err(npy_err(
+                path,
+                format!("data holds bytes that are not valid {}", T::DTYPE),
+            ));
         }
         NonNull::new(data.as_ptr().cast_mut().cast::<T>()).expect("mapped memory is non-null")
     };
     // Invariant 2: `data` holds exactly `len` elements of `T` (length checked), aligned (checked),
     // valid (checked for bool; any bytes are valid otherwise), in the mapping the array now owns.
-    Ok(ArrayBase { data: MmapRepr { map, mode, _elem: PhantomData }, ptr, geom })
+    Ok(ArrayBase {
+        data: MmapRepr {
+            map,
+            mode,
+            _elem: PhantomData,
+        },
+        ptr,
+        geom,
+    })
 }
 
 /// Creates (or truncates) `path` as a zero-filled `.npy` file of `shape` and maps it read-write
 /// (NumPy's `np.lib.format.open_memmap(path, mode='w+', ...)`). Fill it through
 /// [`MmapArray::try_view_mut`]: arrays larger than the heap budget can be written this way.
-pub fn create_mmap<T: Element>(path: impl AsRef<Path>, shape: &[usize]) -> Result<MmapArray<T>, ArrayError> {
+pub fn create_mmap<T: Element>(
+    path: impl AsRef<Path>,
+    shape: &[usize],
+) -> Result<MmapArray<T>, ArrayError> {
     let path = path.as_ref();
     let header = super::header::write_header(T::DTYPE, false, shape);
     let data = shape
@@ -118,7 +138,8 @@ pub fn create_mmap<T: Element>(path: impl AsRef<Path>, shape: &[usize]) -> Resul
         .ok_or_else(|| ArrayError::out_of_memory(shape, T::DTYPE))?;
     let mut file = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
     std::io::Write::write_all(&mut file, &header).map_err(|e| io_err(path, e))?;
-    file.set_len(header.len() as u64 + data).map_err(|e| io_err(path, e))?;
+    file.set_len(header.len() as u64 + data)
+        .map_err(|e| io_err(path, e))?;
     drop(file);
     open_mmap(path, MmapMode::ReadWrite)
 }
@@ -132,15 +153,24 @@ impl<T: Element> MmapArray<T> {
     /// A mutable view of the mapped elements (`ReadWrite` and `CopyOnWrite` only).
     pub fn try_view_mut(&mut self) -> Result<ArrayViewMut<'_, T>, ArrayError> {
         if self.data.mode == MmapMode::ReadOnly {
-            return Err(ArrayError::Invalid("assignment destination is read-only (mapped with MmapMode::ReadOnly)".into()));
+            return Err(ArrayError::Invalid(
+                "assignment destination is read-only (mapped with MmapMode::ReadOnly)".into(),
+            ));
         }
-        Ok(ArrayBase { data: ViewRepr::new(), ptr: self.ptr, geom: self.geom })
+        Ok(ArrayBase {
+            data: ViewRepr::new(),
+            ptr: self.ptr,
+            geom: self.geom,
+        })
     }
 
     /// Writes modified pages back to the file (`ReadWrite`; a no-op otherwise).
     pub fn flush(&self) -> Result<(), ArrayError> {
         match (&self.data.map, self.data.mode) {
-            (Map::Rw(m), MmapMode::ReadWrite) => m.flush().map_err(|e| ArrayError::Io { path: "<mmap>".into(), source: e }),
+            (Map::Rw(m), MmapMode::ReadWrite) => m.flush().map_err(|e| ArrayError::Io {
+                path: "<mmap>".into(),
+                source: e,
+            }),
             _ => Ok(()),
         }
     }

@@ -24,19 +24,31 @@ use crate::element::Element;
 use crate::error::ArrayError;
 
 pub(crate) fn npy_err(path: &Path, problem: impl Into<String>) -> ArrayError {
-    ArrayError::Npy { path: path.display().to_string(), problem: problem.into() }
+    ArrayError::Npy {
+        path: path.display().to_string(),
+        problem: problem.into(),
+    }
 }
 
 pub(crate) fn io_err(path: &Path, source: std::io::Error) -> ArrayError {
-    ArrayError::Io { path: path.display().to_string(), source }
+    ArrayError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Opens `path` and parses its header, checking the data length against the shape.
 pub(crate) fn open_checked(path: &Path, write: bool) -> Result<(File, Header), ArrayError> {
-    let mut file = File::options().read(true).write(write).open(path).map_err(|e| io_err(path, e))?;
+    let mut file = File::options()
+        .read(true)
+        .write(write)
+        .open(path)
+        .map_err(|e| io_err(path, e))?;
     let file_len = file.metadata().map_err(|e| io_err(path, e))?.len();
     let header = header::read_header(&mut file, file_len).map_err(|p| npy_err(path, p))?;
-    let want = header.data_len().ok_or_else(|| npy_err(path, "shape's byte size overflows"))?;
+    let want = header
+        .data_len()
+        .ok_or_else(|| npy_err(path, "shape's byte size overflows"))?;
     let have = file_len - header.data_offset;
     if have != want {
         return Err(npy_err(
@@ -67,7 +79,11 @@ pub(crate) fn check_dtype<T: Element>(path: &Path, h: &Header) -> Result<(), Arr
 }
 
 pub(crate) fn geom_of(h: &Header) -> Result<Geom, ArrayError> {
-    if h.fortran_order { Geom::f_order(&h.shape) } else { Geom::c_order(&h.shape) }
+    if h.fortran_order {
+        Geom::f_order(&h.shape)
+    } else {
+        Geom::c_order(&h.shape)
+    }
 }
 
 /// Reads a whole `.npy` file into a new array (NumPy's `np.load`). The array is allocated once, with
@@ -84,7 +100,10 @@ pub fn load<T: Element>(path: impl AsRef<Path>) -> Result<NdArray<T>, ArrayError
     let bytes = unsafe { buf.as_bytes_mut() };
     file.read_exact(bytes).map_err(|e| io_err(path, e))?;
     if !T::valid_bytes(bytes) {
-        return Err(npy_err(path, format!("data holds bytes that are not valid {}", T::DTYPE)));
+        return Err(npy_err(
+            path,
+            format!("data holds bytes that are not valid {}", T::DTYPE),
+        ));
     }
     Ok(NdArray::from_buf(buf, geom))
 }
@@ -104,7 +123,8 @@ pub fn save<S: Data>(path: impl AsRef<Path>, a: &ArrayBase<S>) -> Result<(), Arr
         (false, None)
     };
     let io = |e| io_err(path, e);
-    w.write_all(&header::write_header(S::Elem::DTYPE, fortran, a.shape())).map_err(io)?;
+    w.write_all(&header::write_header(S::Elem::DTYPE, fortran, a.shape()))
+        .map_err(io)?;
     match slice {
         Some(s) => w.write_all(as_bytes(s)).map_err(io)?,
         None => {

@@ -7,12 +7,18 @@ use super::{Ctx, bytes, note, numpy, row, usage};
 
 pub fn run(ctx: &Ctx) {
     let n = ctx.size(10_000_000);
-    numpy(&format!("a = np.zeros({n}); b = np.zeros({n}, dtype=np.float32); a.nbytes, b.nbytes"));
+    numpy(&format!(
+        "a = np.zeros({n}); b = np.zeros({n}, dtype=np.float32); a.nbytes, b.nbytes"
+    ));
     let (a, u64_) = measure(|| NdArray::<f64>::zeros(&[n]));
     row(&format!("NdArray::<f64>::zeros(&[{n}])"), usage(&u64_));
     let (b, u32_) = measure(|| NdArray::<f32>::zeros(&[n]));
     row(&format!("NdArray::<f32>::zeros(&[{n}])"), usage(&u32_));
-    let (l, u8_) = measure(|| Vec::<f64>::from_iter((0..n).map(|i| i as f64)).into_iter().collect::<Vec<_>>());
+    let (l, u8_) = measure(|| {
+        Vec::<f64>::from_iter((0..n).map(|i| i as f64))
+            .into_iter()
+            .collect::<Vec<_>>()
+    });
     row(&format!("Vec<f64> of {n} (for comparison)"), usage(&u8_));
     drop(l);
     note(format!(

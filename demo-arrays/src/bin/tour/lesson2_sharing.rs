@@ -28,7 +28,9 @@ pub fn run(ctx: &Ctx) {
     row("let c = a;  (move)", usage(&u));
     let (total, u) = measure(|| total_of(&moved));
     row("fn total(x: &NdArray<f64>) ... total(&c)", usage(&u));
-    note(format!("views share memory with their array: {shared}; passing by reference copies nothing (sum {total})"));
+    note(format!(
+        "views share memory with their array: {shared}; passing by reference copies nothing (sum {total})"
+    ));
     numpy("c = a.copy()     # an explicit copy");
     let (_c2, u) = measure(|| moved.clone());
     row("let c2 = c.clone();", usage(&u));

@@ -15,7 +15,9 @@ fn load_big_table(n: usize) -> SharedArray<f64> {
 
 pub fn run(ctx: &Ctx) {
     let n = ctx.size(12_500_000); // 100 MB of f64
-    numpy(&format!("big = np.arange({n}.); head = big[:10]; del big   # head.base keeps 100 MB alive"));
+    numpy(&format!(
+        "big = np.arange({n}.); head = big[:10]; del big   # head.base keeps 100 MB alive"
+    ));
     let (head, u) = measure(|| {
         let big = load_big_table(n);
         let head = big.clone().slice_move(&s![..10]);
@@ -23,7 +25,10 @@ pub fn run(ctx: &Ctx) {
         head
     });
     row("let head = big.slice_move(&s![..10]); drop(big)", usage(&u));
-    row("  still live after drop(big)", bytes(u.net_bytes().max(0) as u64));
+    row(
+        "  still live after drop(big)",
+        bytes(u.net_bytes().max(0) as u64),
+    );
     note(format!(
         "head has {} elements ({}), but head.base_nbytes() = {}",
         head.len(),
@@ -34,10 +39,17 @@ pub fn run(ctx: &Ctx) {
     let mut snap = snapshot();
     snap.sort_by_key_desc(|c| c.live_bytes);
     if let Some(top) = snap.resolve().into_iter().next() {
-        note(format!("tracker: largest live callsite holds {} in {} block(s):", bytes(top.stats.live_bytes), top.stats.live_blocks));
+        note(format!(
+            "tracker: largest live callsite holds {} in {} block(s):",
+            bytes(top.stats.live_bytes),
+            top.stats.live_blocks
+        ));
         // Frames from the allocation up to this lesson's function (release builds inline some).
         let frames = super::user_frames(&top.frames);
-        let upto = frames.iter().position(|f| super::mentions(std::slice::from_ref(f), "lesson5")).map_or(4, |i| i + 1);
+        let upto = frames
+            .iter()
+            .position(|f| super::mentions(std::slice::from_ref(f), "lesson5"))
+            .map_or(4, |i| i + 1);
         for f in frames.iter().take(upto.min(8)) {
             println!("       {f}");
         }
@@ -52,7 +64,11 @@ pub fn run(ctx: &Ctx) {
     row("  freed", bytes(u.freed_bytes));
     note(format!(
         "net {} after the copy: the 10 elements ({}) stay, the base is gone",
-        if u.net_bytes() < 0 { format!("-{}", bytes(u.net_bytes().unsigned_abs())) } else { bytes(u.net_bytes() as u64) },
+        if u.net_bytes() < 0 {
+            format!("-{}", bytes(u.net_bytes().unsigned_abs()))
+        } else {
+            bytes(u.net_bytes() as u64)
+        },
         bytes(owned.nbytes() as u64)
     ));
 }

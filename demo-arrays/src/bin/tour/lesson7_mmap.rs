@@ -20,13 +20,16 @@ impl Drop for TempDir {
 pub fn run(ctx: &Ctx) {
     let n = ctx.size(64 << 20); // 64 Mi f64 = 512 MiB
     let budget = ctx.size(64 << 20) as u64; // 64 MiB
-    let dir = TempDir(std::env::temp_dir().join(format!("demo-arrays-tour-{}", std::process::id())));
+    let dir =
+        TempDir(std::env::temp_dir().join(format!("demo-arrays-tour-{}", std::process::id())));
     if let Err(e) = std::fs::create_dir_all(&dir.0) {
         note(format!("skipped: cannot create {}: {e}", dir.0.display()));
         return;
     }
     let path = dir.0.join("big.npy");
-    numpy(&format!("m = np.lib.format.open_memmap('big.npy', 'w+', np.float64, ({n},)); m[:] = 1.0"));
+    numpy(&format!(
+        "m = np.lib.format.open_memmap('big.npy', 'w+', np.float64, ({n},)); m[:] = 1.0"
+    ));
     let (made, u) = measure(|| -> Result<f64, demo_arrays::ArrayError> {
         let mut m = npy::create_mmap::<f64>(&path, &[n])?;
         m.try_view_mut()?.fill(1.0);
@@ -41,27 +44,39 @@ pub fn run(ctx: &Ctx) {
         }
     };
     let file_len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    row("npy::create_mmap + fill(1.0)", format!("file {}, heap {}", bytes(file_len), usage(&u)));
+    row(
+        "npy::create_mmap + fill(1.0)",
+        format!("file {}, heap {}", bytes(file_len), usage(&u)),
+    );
 
     let limit = stats().live_bytes + budget;
     set_limit(Some(limit));
     numpy("a = np.load('big.npy', mmap_mode='r'); a.sum()");
-    let ((sum, u), t) = timed(|| {
-        measure(|| npy::open_mmap::<f64>(&path, MmapMode::ReadOnly).map(|m| m.sum()))
-    });
+    let ((sum, u), t) =
+        timed(|| measure(|| npy::open_mmap::<f64>(&path, MmapMode::ReadOnly).map(|m| m.sum())));
     match sum {
         Ok(s) => row(
             "npy::open_mmap(path, ReadOnly)?.sum()",
-            format!("sum {s} (expected {written}), heap peak {}  {}", bytes(u.peak_bytes), ms(t)),
+            format!(
+                "sum {s} (expected {written}), heap peak {}  {}",
+                bytes(u.peak_bytes),
+                ms(t)
+            ),
         ),
-        Err(e) => row("npy::open_mmap(path, ReadOnly)?.sum()", format!("error: {e}")),
+        Err(e) => row(
+            "npy::open_mmap(path, ReadOnly)?.sum()",
+            format!("error: {e}"),
+        ),
     }
     numpy("a = np.load('big.npy')                # MemoryError: Unable to allocate 512. MiB ...");
     let (loaded, u) = measure(|| npy::load::<f64>(&path));
     let peak_after = stats().peak_bytes;
     set_limit(None);
     match loaded {
-        Ok(a) => row("npy::load::<f64>(path)", format!("loaded {} (budget not enforced?)", bytes(a.nbytes() as u64))),
+        Ok(a) => row(
+            "npy::load::<f64>(path)",
+            format!("loaded {} (budget not enforced?)", bytes(a.nbytes() as u64)),
+        ),
         Err(e) => row("npy::load::<f64>(path)", format!("Err: {e}")),
     }
     note(format!(

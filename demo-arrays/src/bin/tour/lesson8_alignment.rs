@@ -43,5 +43,7 @@ pub fn run(ctx: &Ctx) {
     compare("in L2 cache  ", 32_768, 5, 1_000 / q);
     compare("from memory  ", ctx.size(16 << 20), 3, 1);
     note("flags: a.flags().aligned is true for the array, false for the offset view");
-    note("expect the gap only where loads are the bottleneck (in cache); from memory, bandwidth hides it");
+    note(
+        "expect the gap only where loads are the bottleneck (in cache); from memory, bandwidth hides it",
+    );
 }

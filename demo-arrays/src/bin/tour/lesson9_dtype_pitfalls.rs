@@ -8,7 +8,9 @@ use super::{Ctx, note, numpy, row};
 pub fn run(ctx: &Ctx) {
     let n = ctx.size(10_000_000);
     let exact = n as f64 * 0.1;
-    numpy(&format!("x = np.full({n}, 0.1, dtype=np.float32); x.sum(), x.astype(np.float64).sum()"));
+    numpy(&format!(
+        "x = np.full({n}, 0.1, dtype=np.float32); x.sum(), x.astype(np.float64).sum()"
+    ));
     let x32 = NdArray::<f32>::from_elem(&[n], 0.1);
     let x64 = NdArray::<f64>::from_elem(&[n], 0.1);
     let s32 = x32.sum();
@@ -18,16 +20,31 @@ pub fn run(ctx: &Ctx) {
         running += v;
     }
     let rel = |v: f64| (v - exact).abs() / exact;
-    row("x32.sum()  (pairwise, f32)", format!("{s32:.3}  rel. error {:.1e}", rel(s32 as f64)));
-    row("x64.sum()  (pairwise, f64)", format!("{s64:.3}  rel. error {:.1e}", rel(s64)));
-    row("running f32 total (a Python-style loop)", format!("{running:.3}  rel. error {:.1e}", rel(running as f64)));
-    row("x32.mean() (accumulates in f64)", format!("{:.6}", x32.mean()));
+    row(
+        "x32.sum()  (pairwise, f32)",
+        format!("{s32:.3}  rel. error {:.1e}", rel(s32 as f64)),
+    );
+    row(
+        "x64.sum()  (pairwise, f64)",
+        format!("{s64:.3}  rel. error {:.1e}", rel(s64)),
+    );
+    row(
+        "running f32 total (a Python-style loop)",
+        format!("{running:.3}  rel. error {:.1e}", rel(running as f64)),
+    );
+    row(
+        "x32.mean() (accumulates in f64)",
+        format!("{:.6}", x32.mean()),
+    );
     note("0.1 is not exact in f32 either: the f32 data itself is 0.100000001490116…");
 
     numpy("a = np.array([100, 120], dtype=np.int8); a + a   # -> [-56, -16], no warning");
     let a = NdArray::<i8>::from_vec(&[2], vec![100, 120]).expect("two elements");
     row("&a + &a  (i8)", format!("{:?}", (&a + &a).to_vec()));
     row("a.sum()  (i8 accumulator)", format!("{}", a.sum()));
-    row("a.astype::<i64>().sum()", format!("{}", a.astype::<i64>().sum()));
+    row(
+        "a.astype::<i64>().sum()",
+        format!("{}", a.astype::<i64>().sum()),
+    );
     note("NumPy's a.sum() widens int8 to int64; here sum stays in the element type: widen first");
 }

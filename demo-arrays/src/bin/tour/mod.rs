@@ -33,20 +33,54 @@ type Lesson = fn(&Ctx);
 
 /// Number, title, function.
 pub const LESSONS: [(usize, &str, Lesson); 9] = [
-    (1, "contiguous storage and dtype footprint", lesson1_footprint::run),
-    (2, "assignment and borrowing share data", lesson2_sharing::run),
-    (3, "a slice is a view; fancy indexing and reshaping a transpose copy", lesson3_views_and_copies::run),
-    (4, "temporaries: a * 2.0 + b, fused, in place", lesson4_temporaries::run),
-    (5, "lingering references: a small view pins a big base", lesson5_lingering::run),
+    (
+        1,
+        "contiguous storage and dtype footprint",
+        lesson1_footprint::run,
+    ),
+    (
+        2,
+        "assignment and borrowing share data",
+        lesson2_sharing::run,
+    ),
+    (
+        3,
+        "a slice is a view; fancy indexing and reshaping a transpose copy",
+        lesson3_views_and_copies::run,
+    ),
+    (
+        4,
+        "temporaries: a * 2.0 + b, fused, in place",
+        lesson4_temporaries::run,
+    ),
+    (
+        5,
+        "lingering references: a small view pins a big base",
+        lesson5_lingering::run,
+    ),
     (6, "a leak: a cache that never evicts", lesson6_leak::run),
-    (7, "memory mapping: sum a file bigger than the heap budget", lesson7_mmap::run),
-    (8, "alignment: 64-byte aligned vs offset by one element", lesson8_alignment::run),
-    (9, "dtype pitfalls: f32 accumulation, i8 overflow", lesson9_dtype_pitfalls::run),
+    (
+        7,
+        "memory mapping: sum a file bigger than the heap budget",
+        lesson7_mmap::run,
+    ),
+    (
+        8,
+        "alignment: 64-byte aligned vs offset by one element",
+        lesson8_alignment::run,
+    ),
+    (
+        9,
+        "dtype pitfalls: f32 accumulation, i8 overflow",
+        lesson9_dtype_pitfalls::run,
+    ),
 ];
 
 /// Runs one lesson or all, then explains what the exit report will list.
 pub fn run(ctx: &Ctx, only: Option<usize>) {
-    println!("demo-arrays tour: every number below is measured by alloc-tracker (Tracked<AlignedAlloc>).");
+    println!(
+        "demo-arrays tour: every number below is measured by alloc-tracker (Tracked<AlignedAlloc>)."
+    );
     if ctx.quick {
         println!("(--quick: sizes divided by 64)");
     }
@@ -64,7 +98,7 @@ pub fn bytes(n: u64) -> String {
     let digits = n.to_string();
     let mut grouped = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(' ');
         }
         grouped.push(c);
@@ -93,7 +127,12 @@ pub fn note(text: impl std::fmt::Display) {
 
 /// `allocated X in N blocks, peak Y`.
 pub fn usage(u: &Usage) -> String {
-    format!("allocated {} in {} block(s), peak {}", bytes(u.allocated_bytes), u.allocations, bytes(u.peak_bytes))
+    format!(
+        "allocated {} in {} block(s), peak {}",
+        bytes(u.allocated_bytes),
+        u.allocations,
+        bytes(u.peak_bytes)
+    )
 }
 
 /// Runs `f` and returns its result and wall time.
@@ -133,11 +172,16 @@ pub fn user_frames(frames: &[alloc_tracker::Frame]) -> &[alloc_tracker::Frame] {
             || f.function.contains("__rust_alloc")
             || f.function.starts_with("alloc_tracker::")
     };
-    let start = frames.iter().position(|f| !machinery(f)).unwrap_or(frames.len());
+    let start = frames
+        .iter()
+        .position(|f| !machinery(f))
+        .unwrap_or(frames.len());
     &frames[start..]
 }
 
 /// Whether any frame's function or file mentions `needle`.
 pub fn mentions(frames: &[alloc_tracker::Frame], needle: &str) -> bool {
-    frames.iter().any(|f| f.function.contains(needle) || f.file.as_deref().is_some_and(|p| p.contains(needle)))
+    frames.iter().any(|f| {
+        f.function.contains(needle) || f.file.as_deref().is_some_and(|p| p.contains(needle))
+    })
 }
