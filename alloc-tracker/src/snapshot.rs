@@ -24,22 +24,22 @@ pub struct CallsiteStats {
     pub peak_bytes: u64,
     /// Live blocks here when the whole heap was at its peak.
     pub peak_blocks: u64,
-    stack: Vec<usize>,
+    stack: &'static [usize],
 }
 
 impl CallsiteStats {
     /// The raw return addresses, innermost first (empty for the catch-all callsite used once the
     /// callsite table is full).
-    pub fn stack(&self) -> &[usize] {
-        &self.stack
+    pub fn stack(&self) -> &'static [usize] {
+        self.stack
     }
 
     /// The stack as frames, trimmed: the first is the first frame outside the allocation
     /// machinery (the "callsite"), then its callers up to the runtime's entry.
     pub fn resolve(&self) -> Vec<Frame> {
-        with_guard(|_| symbolize::fill(&self.stack));
+        with_guard(|_| symbolize::fill(self.stack));
         let mut frames = Vec::new();
-        symbolize::for_each_trimmed(&self.stack, |f| frames.push(f.clone()));
+        symbolize::for_each_trimmed(self.stack, |f| frames.push(f.clone()));
         frames
     }
 }
@@ -143,9 +143,11 @@ pub fn snapshot() -> Snapshot {
             table::copy_peak();
         }
     });
+    // Reserve first, then read the global and per-callsite figures with no allocation in
+    // between, so that at rest they agree (sums over callsites equal the global figures).
+    let mut callsites = Vec::with_capacity(table::callsites().count() + 16);
     let heap = counters::heap_stats();
-    let mut callsites = Vec::new();
-    for cs in table::callsites() {
+    for cs in table::callsites().take(callsites.capacity()) {
         callsites.push(CallsiteStats {
             live_bytes: cs.live_bytes.load(Relaxed),
             live_blocks: cs.live_blocks.load(Relaxed),
@@ -154,7 +156,7 @@ pub fn snapshot() -> Snapshot {
             max_live_bytes: cs.max_live_bytes.load(Relaxed),
             peak_bytes: cs.peak_bytes.load(Relaxed),
             peak_blocks: cs.peak_blocks.load(Relaxed),
-            stack: cs.stack.to_vec(),
+            stack: &cs.stack,
         });
     }
     Snapshot { heap, callsites }

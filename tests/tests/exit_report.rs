@@ -1,0 +1,193 @@
+//! End to end: the helper binaries of `src/bin/` run as child processes, and their real stderr
+//! and exit codes are checked as a user would see them.
+
+use std::process::{Command, Output};
+
+/// Runs a helper binary with `ALLOC_TRACKER` set to `config` (or unset).
+fn run(exe: &str, config: Option<&str>) -> Output {
+    let mut cmd = Command::new(exe);
+    cmd.env_remove("ALLOC_TRACKER");
+    if let Some(config) = config {
+        cmd.env("ALLOC_TRACKER", config);
+    }
+    cmd.output().expect("helper binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The `SUMMARY:` line, checked to be the last line of stderr.
+fn summary(out: &Output) -> String {
+    let text = stderr(out);
+    let last = text.lines().last().unwrap_or_default().to_owned();
+    assert!(last.starts_with("SUMMARY: alloc-tracker: "), "{text}");
+    last
+}
+
+/// The 1-based line of `src/bin/<bin>.rs` that contains `needle`.
+fn line_of(bin: &str, needle: &str) -> usize {
+    let path = format!("{}/src/bin/{bin}.rs", env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(path).unwrap();
+    1 + source.lines().position(|l| l.contains(needle)).unwrap()
+}
+
+const LEAK_NAMED: &str = env!("CARGO_BIN_EXE_leak_named");
+
+#[test]
+fn named_leak_is_reported_with_file_line_and_bytes() {
+    let out = run(LEAK_NAMED, None);
+    assert!(out.status.success());
+    let text = stderr(&out);
+    assert!(
+        text.starts_with("alloc-tracker: report at exit (pid "),
+        "{text}"
+    );
+    assert!(
+        text.contains("#1 12 345 bytes in 1 blocks live at exit (peak share "),
+        "{text}"
+    );
+    let line = line_of("leak_named", "vec![7u8; 12_345]");
+    let frame = text
+        .lines()
+        .find(|l| l.contains("leak_named::leak_some at "))
+        .unwrap_or_else(|| panic!("no frame naming leak_some:\n{text}"));
+    assert!(
+        frame.contains(&format!("leak_named.rs:{line}:")),
+        "{frame} (expected line {line})"
+    );
+    assert_eq!(
+        summary(&out),
+        "SUMMARY: alloc-tracker: live at exit: 12345 bytes in 1 blocks from 1 callsites"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "leaked; 1000 numbers freed\n"
+    );
+}
+
+#[test]
+fn clean_program_reports_zero() {
+    let out = run(env!("CARGO_BIN_EXE_clean"), None);
+    assert!(out.status.success());
+    assert_eq!(
+        summary(&out),
+        "SUMMARY: alloc-tracker: live at exit: 0 bytes in 0 blocks from 0 callsites"
+    );
+}
+
+#[test]
+fn process_exit_still_reports_and_keeps_its_code() {
+    let out = run(env!("CARGO_BIN_EXE_leak_then_exit"), None);
+    assert_eq!(out.status.code(), Some(3));
+    let text = stderr(&out);
+    assert!(
+        text.contains("leak_then_exit::leak_before_exit at "),
+        "{text}"
+    );
+    assert_eq!(
+        summary(&out),
+        "SUMMARY: alloc-tracker: live at exit: 4096 bytes in 1 blocks from 1 callsites"
+    );
+}
+
+#[test]
+fn leak_from_a_thread_and_a_running_thread_do_not_lose_the_report() {
+    let out = run(env!("CARGO_BIN_EXE_leak_in_thread"), None);
+    assert!(out.status.success());
+    let text = stderr(&out);
+    let entry = text
+        .lines()
+        .position(|l| l.contains("leak_in_thread::leak_from_thread at "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        text.lines()
+            .nth(entry - 1)
+            .unwrap()
+            .contains(" 777 bytes in 1 blocks live at exit"),
+        "{text}"
+    );
+    // The thread still running at exit holds a few blocks of its own: at least the 777 bytes.
+    let last = summary(&out);
+    let bytes: u64 = last.split(' ').nth(5).unwrap().parse().unwrap();
+    assert!(bytes >= 777, "{last}");
+}
+
+#[test]
+fn leak_exit_code_applies_only_when_blocks_are_live() {
+    let leaky = run(LEAK_NAMED, Some("leak_exit_code=23"));
+    assert_eq!(leaky.status.code(), Some(23));
+    assert!(summary(&leaky).contains("12345 bytes in 1 blocks"));
+    let clean = run(env!("CARGO_BIN_EXE_clean"), Some("leak_exit_code=23"));
+    assert_eq!(clean.status.code(), Some(0));
+}
+
+#[test]
+fn bad_configuration_warns_once_per_mistake_and_runs_on() {
+    let out = run(LEAK_NAMED, Some("frames=abc,colour=red,top=3"));
+    assert!(out.status.success());
+    let text = stderr(&out);
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 2, "{text}");
+    assert!(warnings[0].contains("`abc` for `frames`") && warnings[0].contains("1..64"));
+    assert!(warnings[1].contains("unknown key `colour`") && warnings[1].contains("leak_exit_code"));
+    assert!(summary(&out).contains("12345 bytes"));
+}
+
+#[test]
+fn report_to_a_file_and_fallback_when_unwritable() {
+    let path = std::env::temp_dir().join(format!("alloc-tracker-{}.txt", std::process::id()));
+    let out = run(LEAK_NAMED, Some(&format!("report={}", path.display())));
+    assert!(out.status.success());
+    assert_eq!(stderr(&out), "");
+    let file = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(file.contains("leak_named::leak_some at "), "{file}");
+    assert!(file.ends_with("from 1 callsites\n"));
+
+    let out = run(LEAK_NAMED, Some("report=/nonexistent-dir/report.txt"));
+    let text = stderr(&out);
+    assert!(
+        text.starts_with(
+            "alloc-tracker: warning: cannot write the report to `/nonexistent-dir/report.txt`"
+        ),
+        "{text}"
+    );
+    assert!(summary(&out).contains("12345 bytes"));
+
+    let out = run(LEAK_NAMED, Some("report=off"));
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn dwarf_unwinding_names_the_same_function() {
+    let out = run(LEAK_NAMED, Some("unwind=dwarf"));
+    let text = stderr(&out);
+    let line = line_of("leak_named", "vec![7u8; 12_345]");
+    assert!(
+        text.lines().any(|l| l.contains("leak_named::leak_some at ")
+            && l.contains(&format!("leak_named.rs:{line}:"))),
+        "{text}"
+    );
+}
+
+#[test]
+fn off_keeps_global_figures_without_callsites() {
+    let out = run(LEAK_NAMED, Some("off"));
+    let last = summary(&out);
+    assert!(last.ends_with("from 0 callsites"), "{last}");
+    let bytes: u64 = last.split(' ').nth(5).unwrap().parse().unwrap();
+    assert!(bytes >= 12_345, "{last}");
+}
+
+#[test]
+fn top_limits_the_callsites_listed() {
+    let out = run(env!("CARGO_BIN_EXE_leak_in_thread"), Some("top=1"));
+    let text = stderr(&out);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with('#')).count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("... and "), "{text}");
+}
