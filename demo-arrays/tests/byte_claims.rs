@@ -204,3 +204,29 @@ fn mmap_keeps_data_off_the_heap_and_load_allocates_the_array() {
     assert_eq!(l.to_vec(), a.to_vec());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn other_copies_allocate_exactly_their_result() {
+    let a = f64s(N).into_shape(&[256, 256]).unwrap();
+    // NumPy's a.T.reshape(-1): a copy of the elements, nothing else.
+    let t = a.t();
+    let (r, u) = measure(|| t.to_shape(&[N]).unwrap());
+    assert!(r.is_copy());
+    assert_eq!((u.allocated_bytes, u.allocations), (N as u64 * 8, 1));
+    // Contiguous reshape through to_shape: a view.
+    let (r, u) = measure(|| a.to_shape(&[N]).unwrap());
+    assert!(!r.is_copy());
+    assert_eq!(u.allocated_bytes, 0);
+    // astype: len × the new itemsize.
+    let (f, u) = measure(|| a.astype::<f32>());
+    assert_eq!((u.allocated_bytes, u.allocations), (N as u64 * 4, 1));
+    assert_eq!(f.nbytes(), N * 4);
+    // clone (NumPy's copy): nbytes.
+    let (_c, u) = measure(|| a.clone());
+    assert_eq!(u.allocated_bytes, a.nbytes() as u64);
+    // from_vec copies into an aligned buffer and frees the Vec's.
+    let v: Vec<f64> = (0..1000).map(f64::from).collect();
+    let (x, u) = measure(move || NdArray::from_vec(&[10, 100], v).unwrap());
+    assert_eq!((u.allocated_bytes, u.allocations, u.freed_bytes), (8000, 1, 8000));
+    assert_eq!(x.as_ptr() as usize % 64, 0);
+}
