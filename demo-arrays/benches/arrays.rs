@@ -41,11 +41,21 @@ fn sums(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(BYTES as u64));
     g.sample_size(10);
     let words = NdArray::<u64>::from_elem(&[BYTES / 8], 1);
-    g.bench_function("read_baseline_u64", |b| b.iter(|| read_baseline(black_box(words.as_slice().unwrap()))));
+    g.bench_function("read_baseline_u64", |b| {
+        b.iter(|| read_baseline(black_box(words.as_slice().unwrap())))
+    });
     drop(words);
     let a64 = NdArray::<f64>::from_elem(&[BYTES / 8], 1.0);
     g.bench_function("demo_arrays_f64", |b| b.iter(|| black_box(&a64).sum()));
-    g.bench_function("naive_iter_sum_f64", |b| b.iter(|| black_box(a64.as_slice().unwrap()).iter().sum::<f64>()));
+    g.bench_function("demo_arrays_f64_max", |b| {
+        b.iter(|| black_box(&a64).max().unwrap())
+    });
+    g.bench_function("demo_arrays_f64_mean", |b| {
+        b.iter(|| black_box(&a64).mean())
+    });
+    g.bench_function("naive_iter_sum_f64", |b| {
+        b.iter(|| black_box(a64.as_slice().unwrap()).iter().sum::<f64>())
+    });
     drop(a64);
     let a32 = NdArray::<f32>::from_elem(&[BYTES / 4], 1.0);
     g.bench_function("demo_arrays_f32", |b| b.iter(|| black_box(&a32).sum()));
@@ -55,6 +65,10 @@ fn sums(c: &mut Criterion) {
     drop(n64);
     let n32 = ndarray::Array1::<f32>::from_elem(BYTES / 4, 1.0);
     g.bench_function("ndarray_f32", |b| b.iter(|| black_box(&n32).sum()));
+    g.bench_function("demo_arrays_f32_min", |b| {
+        let a32 = NdArray::<f32>::from_elem(&[BYTES / 4], 1.0);
+        b.iter(|| black_box(&a32).min().unwrap())
+    });
     g.finish();
 }
 
@@ -69,8 +83,12 @@ fn alignment(c: &mut Criterion) {
         let aligned = a.slice(&s![..n as isize]);
         let offset = a.slice(&s![1..]);
         assert!(aligned.flags().aligned && !offset.flags().aligned);
-        g.bench_with_input(BenchmarkId::new("aligned", n * 8), &aligned, |b, v| b.iter(|| black_box(v).sum()));
-        g.bench_with_input(BenchmarkId::new("offset_8B", n * 8), &offset, |b, v| b.iter(|| black_box(v).sum()));
+        g.bench_with_input(BenchmarkId::new("aligned", n * 8), &aligned, |b, v| {
+            b.iter(|| black_box(v).sum())
+        });
+        g.bench_with_input(BenchmarkId::new("offset_8B", n * 8), &offset, |b, v| {
+            b.iter(|| black_box(v).sum())
+        });
     }
     g.finish();
 }
@@ -84,9 +102,13 @@ fn temporaries(c: &mut Criterion) {
     let b = NdArray::<f64>::from_elem(&[N], 1.0);
     g.bench_function("temporaries", |bn| bn.iter(|| &(&a * 2.0) + &b));
     g.bench_function("by_value_chain", |bn| bn.iter(|| &a * 2.0 + &b));
-    g.bench_function("fused_eval", |bn| bn.iter(|| (lazy(&a) * 2.0 + &b).eval().unwrap()));
+    g.bench_function("fused_eval", |bn| {
+        bn.iter(|| (lazy(&a) * 2.0 + &b).eval().unwrap())
+    });
     let mut out = NdArray::<f64>::zeros(&[N]);
-    g.bench_function("fused_eval_into", |bn| bn.iter(|| (lazy(&a) * 2.0 + &b).eval_into(&mut out).unwrap()));
+    g.bench_function("fused_eval_into", |bn| {
+        bn.iter(|| (lazy(&a) * 2.0 + &b).eval_into(&mut out).unwrap())
+    });
     let mut d = a.clone();
     g.bench_function("in_place_mul_add_assign", |bn| {
         bn.iter(|| {
@@ -98,11 +120,19 @@ fn temporaries(c: &mut Criterion) {
     g.bench_function("ndarray_temporaries", |bn| bn.iter(|| &(&na * 2.0) + &nb));
     g.bench_function("ndarray_by_value_chain", |bn| bn.iter(|| &na * 2.0 + &nb));
     g.bench_function("ndarray_zip_new", |bn| {
-        bn.iter(|| ndarray::Zip::from(&na).and(&nb).map_collect(|&x, &y| x * 2.0 + y))
+        bn.iter(|| {
+            ndarray::Zip::from(&na)
+                .and(&nb)
+                .map_collect(|&x, &y| x * 2.0 + y)
+        })
     });
     let mut nd = na.clone();
     g.bench_function("ndarray_in_place_zip", |bn| {
-        bn.iter(|| ndarray::Zip::from(&mut nd).and(&nb).for_each(|x, &y| *x = *x * 0.5 + y))
+        bn.iter(|| {
+            ndarray::Zip::from(&mut nd)
+                .and(&nb)
+                .for_each(|x, &y| *x = *x * 0.5 + y)
+        })
     });
     g.finish();
 }

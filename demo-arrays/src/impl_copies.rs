@@ -87,33 +87,34 @@ impl<S: Data> ArrayBase<S> {
         shape[..self.ndim()].copy_from_slice(self.shape());
         shape[axis] = indices.len();
         let shape = &shape[..self.ndim()];
-        // The result is `self` with `axis` replaced by the picks: iterate picks in the outer loops.
+        // The result is `self` with `axis` replaced by the picks: for every outer position and every
+        // pick, copy the sub-array of the axes after `axis` lane by lane.
+        let outer: usize = self.shape()[..axis].iter().product();
+        let inner_shape = &self.shape()[axis + 1..];
+        let inner_strides = &self.strides()[axis + 1..];
+        let is = inner_strides.last().copied().unwrap_or(0);
         NdArray::try_build(shape, |out| {
-            let outer: usize = self.shape()[..axis].iter().product();
-            let inner: usize = self.shape()[axis + 1..].iter().product();
             let mut k = 0;
             for o in 0..outer {
-                let mut off_outer = 0isize;
+                let mut base_outer = 0isize;
                 let mut rem = o;
                 for ax in (0..axis).rev() {
-                    off_outer += (rem % self.shape()[ax]) as isize * self.strides()[ax];
+                    base_outer += (rem % self.shape()[ax]) as isize * self.strides()[ax];
                     rem /= self.shape()[ax];
                 }
                 for &i in indices {
                     let i = if i < 0 { i + len as isize } else { i };
-                    let base = off_outer + i * self.strides()[axis];
-                    for q in 0..inner {
-                        let mut off = base;
-                        let mut rem = q;
-                        for ax in (axis + 1..self.ndim()).rev() {
-                            off += (rem % self.shape()[ax]) as isize * self.strides()[ax];
-                            rem /= self.shape()[ax];
+                    let base = base_outer + i * self.strides()[axis];
+                    for_each_lane(inner_shape, [inner_strides], |[off], n| {
+                        for (j, dst) in out[k..k + n].iter_mut().enumerate() {
+                            // SAFETY: every index component is in bounds (indices checked above,
+                            // the others walk their axes), so this is an element (invariant 2).
+                            dst.write(unsafe {
+                                *self.ptr.as_ptr().offset(base + off + j as isize * is)
+                            });
                         }
-                        // SAFETY: every index component is in bounds (indices checked above), so
-                        // `off` is an in-bounds element offset (invariant 2).
-                        out[k].write(unsafe { *self.ptr.as_ptr().offset(off) });
-                        k += 1;
-                    }
+                        k += n;
+                    });
                 }
             }
         })

@@ -227,6 +227,9 @@ fn other_copies_allocate_exactly_their_result() {
     // from_vec copies into an aligned buffer and frees the Vec's.
     let v: Vec<f64> = (0..1000).map(f64::from).collect();
     let (x, u) = measure(move || NdArray::from_vec(&[10, 100], v).unwrap());
-    assert_eq!((u.allocated_bytes, u.allocations, u.freed_bytes), (8000, 1, 8000));
+    assert_eq!(
+        (u.allocated_bytes, u.allocations, u.freed_bytes),
+        (8000, 1, 8000)
+    );
     assert_eq!(x.as_ptr() as usize % 64, 0);
 }

@@ -319,3 +319,29 @@ fn incompatible_shapes_name_both() {
         "operands could not be broadcast together with shapes (2, 3) (4,)"
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn take_matches_the_model(shape in prop::collection::vec(1usize..5, 1..4), axis_key in any::<usize>(), picks in prop::collection::vec(-5isize..5, 0..6), t in any::<bool>()) {
+        let a = NdArray::<f64>::arange(shape.iter().product()).into_shape(&shape).unwrap();
+        let v = if t { a.t() } else { a.view() };
+        let axis = axis_key % v.ndim();
+        let len = v.shape()[axis] as isize;
+        let ok = picks.iter().all(|&i| i >= -len && i < len);
+        let got = v.take(axis, &picks);
+        prop_assert_eq!(got.is_ok(), ok);
+        if let Ok(r) = got {
+            let mut want_shape = v.shape().to_vec();
+            want_shape[axis] = picks.len();
+            prop_assert_eq!(r.shape(), &want_shape[..]);
+            for pos in c_positions(&want_shape) {
+                let mut src = pos.clone();
+                let p = picks[pos[axis]];
+                src[axis] = if p < 0 { (p + len) as usize } else { p as usize };
+                prop_assert_eq!(r.get(&pos), v.get(&src));
+            }
+        }
+    }
+}

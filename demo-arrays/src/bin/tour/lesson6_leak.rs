@@ -51,7 +51,7 @@ pub fn explain_exit_report() {
     snap.sort_by_key_desc(|c| c.live_bytes);
     let resolved = snap.resolve();
     println!(
-        "\nBefore exit: {} callsite(s) still hold memory; the exit report (stderr) will list:",
+        "\nBefore exit: {} callsite(s) still hold memory (the exit report on stderr counts what is still live then):",
         resolved.len()
     );
     for c in resolved.iter().take(8) {
