@@ -57,6 +57,12 @@ impl<S: Data> ArrayBase<S> {
     /// A view of this array broadcast to `shape` by NumPy's rules (length-1 and missing leading axes
     /// get stride 0): zero bytes allocated. Read-only, since many indices reach one element.
     pub fn broadcast(&self, shape: &[usize]) -> Result<ArrayView<'_, S::Elem>, ArrayError> {
+        if crate::dim::checked_len(shape).is_none() {
+            return Err(ArrayError::Invalid(format!(
+                "cannot broadcast to shape {}: its element count overflows usize",
+                crate::error::ShapeDisplay::of(shape)
+            )));
+        }
         let target = broadcast_shapes(self.shape(), shape)?;
         if target.shape() != shape {
             return Err(ArrayError::mismatch(

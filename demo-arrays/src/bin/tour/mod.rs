@@ -165,10 +165,11 @@ pub fn ms(d: Duration) -> String {
 pub fn user_frames(frames: &[alloc_tracker::Frame]) -> &[alloc_tracker::Frame] {
     let machinery = |f: &alloc_tracker::Frame| {
         let file = f.file.as_deref().unwrap_or("");
-        file.starts_with("alloc-tracker/")
-            || file.starts_with("alloc-core/")
-            || file.starts_with("library/alloc/src/alloc")
-            || file.starts_with("library/alloc/src/raw_vec")
+        // Paths are relative to the current directory when below it, absolute otherwise.
+        file.contains("alloc-tracker/src/")
+            || file.contains("alloc-core/src/")
+            || file.contains("library/alloc/src/alloc.rs")
+            || file.contains("library/alloc/src/raw_vec")
             || f.function.contains("__rust_alloc")
             || f.function.starts_with("alloc_tracker::")
     };
