@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx) {
     let ((), u4) = measure(|| (lazy(&a) * 2.0 + &b).eval_into(&mut c).unwrap());
     row("(lazy(&a) * 2.0 + &b).eval_into(&mut c)", usage(&u4));
     let mut d = a.clone();
-    let (((), u5), t5) = best_of(1, || measure(|| d.mul_add_assign(2.0, &b)));
+    let (((), u5), t5) = best_of(reps, || measure(|| d.mul_add_assign(2.0, &b)));
     row(
         "d.mul_add_assign(2.0, &b)  (d = a.copy())",
         format!("{}  {}", usage(&u5), ms(t5)),
