@@ -1,2 +1,79 @@
-//! Placeholder, replaced by the per-allocation bench.
-fn main() {}
+//! Per-allocation cost of tracking, stage by stage: stack capture (frame pointers vs DWARF),
+//! callsite interning, and a whole tracked alloc + free against the same inner allocator called
+//! directly. Run: `cargo bench -p alloc-tracker --bench per_alloc`.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::hint::black_box;
+
+use alloc_core::AlignedAlloc;
+use alloc_tracker::{__bench, Tracked};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+
+#[global_allocator]
+static GLOBAL: Tracked<AlignedAlloc> = Tracked::new(AlignedAlloc::new());
+
+/// Nests `depth` frames, then runs `f`: benches see a realistic stack depth.
+#[inline(never)]
+fn at_depth<R>(depth: usize, f: &mut dyn FnMut() -> R) -> R {
+    if depth == 0 {
+        f()
+    } else {
+        black_box(at_depth(depth - 1, f))
+    }
+}
+
+fn capture(c: &mut Criterion) {
+    let mut g = c.benchmark_group("capture");
+    g.bench_function("fp_32_frames", |b| {
+        at_depth(40, &mut || b.iter(|| __bench::capture(32, false)))
+    });
+    g.bench_function("dwarf_32_frames", |b| {
+        at_depth(40, &mut || b.iter(|| __bench::capture(32, true)))
+    });
+    g.finish();
+}
+
+fn intern(c: &mut Criterion) {
+    let mut g = c.benchmark_group("intern");
+    g.bench_function("hit_32_frames", |b| b.iter(__bench::intern_fixed));
+    g.bench_function("capture_and_intern_32", |b| {
+        at_depth(40, &mut || b.iter(|| __bench::capture_and_intern(32)))
+    });
+    g.finish();
+}
+
+fn record(c: &mut Criterion) {
+    let layout = Layout::from_size_align(64, 8).unwrap();
+    let raw = AlignedAlloc::new();
+    let mut g = c.benchmark_group("alloc_free_64B");
+    g.bench_function("untracked", |b| {
+        b.iter(|| {
+            // SAFETY: non-zero layout; the block is freed with the same layout at once.
+            unsafe { raw.dealloc(black_box(raw.alloc(layout)), layout) }
+        })
+    });
+    g.bench_function("tracked", |b| {
+        at_depth(20, &mut || {
+            b.iter(|| {
+                // SAFETY: as above, through the tracked global allocator.
+                unsafe { GLOBAL.dealloc(black_box(GLOBAL.alloc(layout)), layout) }
+            })
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("free_64B");
+    g.bench_function("tracked_free_only", |b| {
+        b.iter_batched(
+            // SAFETY: non-zero layout.
+            || unsafe { GLOBAL.alloc(layout) },
+            // SAFETY: the block came from GLOBAL with `layout` in the setup.
+            |p| unsafe { GLOBAL.dealloc(p, layout) },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, capture, intern, record);
+criterion_main!(benches);

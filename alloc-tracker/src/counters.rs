@@ -28,6 +28,9 @@ pub struct HeapStats {
     pub overhead_bytes: u64,
 }
 
+// With callsites recorded (the default), block counts and totals live per callsite (see
+// `table::Callsite`) and are summed here on demand; these globals then only hold `LIVE`, `PEAK`
+// and `REALLOCS`, and count blocks only under `ALLOC_TRACKER=off`.
 static LIVE: AtomicU64 = AtomicU64::new(0);
 static LIVE_BLOCKS: AtomicU64 = AtomicU64::new(0);
 static PEAK: AtomicU64 = AtomicU64::new(0);
@@ -41,7 +44,7 @@ static PEAK_DIRTY: AtomicBool = AtomicBool::new(false);
 
 /// The global figures now.
 pub(crate) fn heap_stats() -> HeapStats {
-    HeapStats {
+    let mut stats = HeapStats {
         live_bytes: LIVE.load(Relaxed),
         live_blocks: LIVE_BLOCKS.load(Relaxed),
         peak_bytes: PEAK.load(Relaxed),
@@ -49,7 +52,13 @@ pub(crate) fn heap_stats() -> HeapStats {
         total_blocks: TOTAL_BLOCKS.load(Relaxed),
         reallocs: REALLOCS.load(Relaxed),
         overhead_bytes: OVERHEAD.load(Relaxed),
+    };
+    for cs in crate::table::callsites() {
+        stats.live_blocks += cs.live_blocks();
+        stats.total_bytes += cs.total_bytes.load(Relaxed);
+        stats.total_blocks += cs.total_blocks.load(Relaxed);
     }
+    stats
 }
 
 /// Sets the live-bytes budget (`None`: unlimited).
@@ -93,23 +102,39 @@ pub(crate) fn unreserve(size: usize) {
     LIVE.fetch_sub(size as u64, Relaxed);
 }
 
-/// Counts an allocation of `size` bytes whose reservation left live bytes at `live`.
-/// Returns whether this raised the peak.
+/// Notes that live bytes reached `live` (after a reservation): raises the peak if passed.
 #[inline]
-pub(crate) fn allocated(size: usize, live: u64, is_realloc: bool) -> bool {
-    if !is_realloc {
-        LIVE_BLOCKS.fetch_add(1, Relaxed);
-    } else {
-        REALLOCS.fetch_add(1, Relaxed);
-    }
-    TOTAL.fetch_add(size as u64, Relaxed);
-    TOTAL_BLOCKS.fetch_add(1, Relaxed);
+pub(crate) fn reached(live: u64) {
     if live > PEAK.load(Relaxed) {
         PEAK.fetch_max(live, Relaxed);
         PEAK_DIRTY.store(true, Relaxed);
-        return true;
     }
-    false
+}
+
+/// Counts a new block of `size` bytes that has no callsite (`ALLOC_TRACKER=off`).
+#[inline]
+pub(crate) fn block_added(size: usize) {
+    LIVE_BLOCKS.fetch_add(1, Relaxed);
+    block_moved(size);
+}
+
+/// Counts a realloc's new block of `size` bytes that has no callsite (`ALLOC_TRACKER=off`).
+#[inline]
+pub(crate) fn block_moved(size: usize) {
+    TOTAL.fetch_add(size as u64, Relaxed);
+    TOTAL_BLOCKS.fetch_add(1, Relaxed);
+}
+
+/// Counts a freed block that has no callsite (`ALLOC_TRACKER=off`).
+#[inline]
+pub(crate) fn block_removed() {
+    LIVE_BLOCKS.fetch_sub(1, Relaxed);
+}
+
+/// Counts a successful realloc.
+#[inline]
+pub(crate) fn realloced() {
+    REALLOCS.fetch_add(1, Relaxed);
 }
 
 /// Counts `size` live bytes leaving (a free, or a realloc's shrink): whether the heap was at a
@@ -130,11 +155,10 @@ pub(crate) fn peak_is_now() -> bool {
     leaving_peak()
 }
 
-/// Counts a free of `size` bytes.
+/// Counts `size` live bytes freed.
 #[inline]
 pub(crate) fn freed(size: usize) {
     LIVE.fetch_sub(size as u64, Relaxed);
-    LIVE_BLOCKS.fetch_sub(1, Relaxed);
 }
 
 /// Changes live bytes by a realloc's shrink of `by` bytes (growth goes through [`reserve`]).

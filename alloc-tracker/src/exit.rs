@@ -19,7 +19,7 @@ use crate::report;
 pub(crate) type InitHook = extern "C" fn(c_int, *const *const c_char, *const *const c_char);
 
 extern "C" fn on_load(_: c_int, _: *const *const c_char, _: *const *const c_char) {
-    ensure_registered();
+    register();
 }
 
 /// Runs [`on_load`] when the program is loaded, before `main`.
@@ -28,6 +28,9 @@ extern "C" fn on_load(_: c_int, _: *const *const c_char, _: *const *const c_char
 pub(crate) static INIT_HOOK: InitHook = on_load;
 
 static REGISTERED: AtomicBool = AtomicBool::new(false);
+/// Set by the first allocation through a `Tracked` allocator: a program that links this crate
+/// (for `measure`, say) without installing `Tracked` prints no report.
+static USED: AtomicBool = AtomicBool::new(false);
 static REPORTED: AtomicBool = AtomicBool::new(false);
 static START_NS: AtomicU64 = AtomicU64::new(0);
 
@@ -47,10 +50,11 @@ pub(crate) fn elapsed_secs() -> f64 {
     now_ns().saturating_sub(START_NS.load(Relaxed)) as f64 / 1e9
 }
 
-/// Registers the exit handler once.
+/// Marks the tracker as in use and registers the exit handler (once).
 #[inline]
 pub(crate) fn ensure_registered() {
-    if !REGISTERED.load(Relaxed) {
+    if !USED.load(Relaxed) {
+        USED.store(true, Relaxed);
         register();
     }
 }
@@ -73,7 +77,7 @@ extern "C" fn at_exit() {
     let Some(guard) = Guard::enter() else {
         return;
     };
-    if REPORTED.swap(true, Relaxed) {
+    if !USED.load(Relaxed) || REPORTED.swap(true, Relaxed) {
         return;
     }
     let cfg = config::get(&guard);

@@ -136,3 +136,44 @@ pub fn set_limit(limit: Option<u64>) {
 pub fn limit() -> Option<u64> {
     counters::limit()
 }
+
+/// Entry points into the hot path's stages, for the criterion bench `benches/per_alloc.rs` only;
+/// not a stable API.
+#[doc(hidden)]
+pub mod __bench {
+    use crate::config::Unwind;
+
+    /// Captures up to `frames` return addresses by frame-pointer walk (`dwarf = false`, DWARF
+    /// if this build has no frame pointers) or DWARF unwind; returns how many.
+    #[inline(never)]
+    pub fn capture(frames: usize, dwarf: bool) -> usize {
+        let unwind = if dwarf { Unwind::Dwarf } else { Unwind::Auto };
+        crate::capture::capture(&mut crate::capture::buf(), frames, unwind).len()
+    }
+
+    /// Captures the current stack and interns it; returns the callsite's address.
+    #[inline(never)]
+    pub fn capture_and_intern(frames: usize) -> usize {
+        crate::guard::with_guard(|_| {
+            let mut buf = crate::capture::buf();
+            let stack = crate::capture::capture(&mut buf, frames, Unwind::Auto);
+            crate::table::intern(stack) as *const _ as usize
+        })
+        .unwrap_or(0)
+    }
+
+    /// Interns a fixed 32-frame stack (a lookup hit after the first call).
+    #[inline(never)]
+    pub fn intern_fixed() -> usize {
+        const STACK: [usize; 32] = {
+            let mut s = [0usize; 32];
+            let mut i = 0;
+            while i < 32 {
+                s[i] = 0x5555_0000_0000 + i * 0x1234;
+                i += 1;
+            }
+            s
+        };
+        crate::guard::with_guard(|_| crate::table::intern(&STACK) as *const _ as usize).unwrap_or(0)
+    }
+}

@@ -18,19 +18,23 @@ fn callsite(guard: &Guard) -> Option<&'static Callsite> {
     if cfg.off {
         return None;
     }
-    let stack = capture::capture(cfg.frames, cfg.unwind);
-    Some(table::intern(stack.as_slice()))
+    let mut buf = capture::buf();
+    let stack = capture::capture(&mut buf, cfg.frames, cfg.unwind);
+    Some(table::intern(stack))
 }
 
 /// Records a new block `ptr` of `size` bytes; `live` is the global figure [`counters::reserve`] left.
 #[inline]
 pub(crate) fn alloc(guard: &Guard, ptr: *mut u8, size: usize, live: u64) {
     crate::exit::ensure_registered();
-    counters::allocated(size, live, false);
+    counters::reached(live);
     guard.thread().note_alloc(size);
-    if let Some(cs) = callsite(guard) {
-        cs.add(size);
-        table::insert_block(ptr as usize, cs);
+    match callsite(guard) {
+        Some(cs) => {
+            cs.add(size);
+            table::insert_block(ptr as usize, cs);
+        }
+        None => counters::block_added(size),
     }
 }
 
@@ -51,8 +55,9 @@ pub(crate) fn free(guard: &Guard, ptr: *mut u8, size: usize) {
     }
     counters::freed(size);
     guard.thread().note_free(size);
-    if let Some(cs) = cs {
-        cs.remove(size);
+    match cs {
+        Some(cs) => cs.remove(size),
+        None => counters::block_removed(),
     }
 }
 
@@ -141,18 +146,21 @@ pub(crate) fn realloc_done(
             table::copy_peak();
         }
         counters::shrunk(old_size - new_size);
+    } else {
+        counters::reached(live);
     }
-    counters::allocated(new_size, live, true);
+    counters::realloced();
     let thread = guard.thread();
     thread.note_free(old_size);
     thread.note_alloc(new_size);
     if let Some(old) = moving.old {
         old.remove(old_size);
     }
-    if !moving.internal
-        && let Some(cs) = callsite(guard)
-    {
-        cs.add(new_size);
-        table::insert_block(new as usize, cs);
+    match callsite(guard) {
+        Some(cs) => {
+            cs.add(new_size);
+            table::insert_block(new as usize, cs);
+        }
+        None => counters::block_moved(new_size),
     }
 }

@@ -149,8 +149,8 @@ pub fn snapshot() -> Snapshot {
     let heap = counters::heap_stats();
     for cs in table::callsites().take(callsites.capacity()) {
         callsites.push(CallsiteStats {
-            live_bytes: cs.live_bytes.load(Relaxed),
-            live_blocks: cs.live_blocks.load(Relaxed),
+            live_bytes: cs.live_bytes(),
+            live_blocks: cs.live_blocks(),
             total_bytes: cs.total_bytes.load(Relaxed),
             total_blocks: cs.total_blocks.load(Relaxed),
             max_live_bytes: cs.max_live_bytes.load(Relaxed),

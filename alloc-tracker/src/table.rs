@@ -32,16 +32,18 @@ const MAX_CALLSITES: usize = SLOTS / 4 * 3;
 
 /// One interned stack and its counters.
 ///
-/// Invariants: 1. `stack` and `hash` never change after publication. 2. `live_blocks` and
-/// `live_bytes` equal the sums over this callsite's entries in the block map whenever no operation
-/// is in flight. 3. `max_live_bytes >= live_bytes` at rest.
+/// Live figures are differences (`total - freed`): an allocation then costs two atomic adds, not
+/// four. Invariants: 1. `stack` and `hash` never change after publication. 2. `freed_*` never
+/// exceed `total_*` (a block is counted before it enters the block map, so before it can be
+/// freed), and `live_*` equal the sums over this callsite's entries in the block map whenever no
+/// operation is in flight. 3. `max_live_bytes >= live_bytes()` at rest.
 pub(crate) struct Callsite {
     pub hash: u64,
     pub stack: Box<[usize]>,
-    pub live_bytes: AtomicU64,
-    pub live_blocks: AtomicU64,
     pub total_bytes: AtomicU64,
     pub total_blocks: AtomicU64,
+    pub freed_bytes: AtomicU64,
+    pub freed_blocks: AtomicU64,
     pub max_live_bytes: AtomicU64,
     /// Live bytes and blocks when the heap was last at its peak (t-gmax).
     pub peak_bytes: AtomicU64,
@@ -54,10 +56,10 @@ impl Callsite {
         Callsite {
             hash,
             stack: stack.into(),
-            live_bytes: AtomicU64::new(0),
-            live_blocks: AtomicU64::new(0),
             total_bytes: AtomicU64::new(0),
             total_blocks: AtomicU64::new(0),
+            freed_bytes: AtomicU64::new(0),
+            freed_blocks: AtomicU64::new(0),
             max_live_bytes: AtomicU64::new(0),
             peak_bytes: AtomicU64::new(0),
             peak_blocks: AtomicU64::new(0),
@@ -69,10 +71,9 @@ impl Callsite {
     #[inline]
     pub(crate) fn add(&self, size: usize) {
         let size = size as u64;
-        let live = self.live_bytes.fetch_add(size, Relaxed) + size;
-        self.live_blocks.fetch_add(1, Relaxed);
-        self.total_bytes.fetch_add(size, Relaxed);
+        let total = self.total_bytes.fetch_add(size, Relaxed) + size;
         self.total_blocks.fetch_add(1, Relaxed);
+        let live = total.saturating_sub(self.freed_bytes.load(Relaxed));
         if live > self.max_live_bytes.load(Relaxed) {
             self.max_live_bytes.fetch_max(live, Relaxed);
         }
@@ -81,8 +82,22 @@ impl Callsite {
     /// Counts a block of `size` bytes allocated here being freed.
     #[inline]
     pub(crate) fn remove(&self, size: usize) {
-        self.live_bytes.fetch_sub(size as u64, Relaxed);
-        self.live_blocks.fetch_sub(1, Relaxed);
+        self.freed_bytes.fetch_add(size as u64, Relaxed);
+        self.freed_blocks.fetch_add(1, Relaxed);
+    }
+
+    /// Bytes in this callsite's live blocks.
+    #[inline]
+    pub(crate) fn live_bytes(&self) -> u64 {
+        let freed = self.freed_bytes.load(Relaxed);
+        self.total_bytes.load(Relaxed).saturating_sub(freed)
+    }
+
+    /// This callsite's live blocks.
+    #[inline]
+    pub(crate) fn live_blocks(&self) -> u64 {
+        let freed = self.freed_blocks.load(Relaxed);
+        self.total_blocks.load(Relaxed).saturating_sub(freed)
     }
 }
 
@@ -93,14 +108,25 @@ static HEAD: AtomicPtr<Callsite> = AtomicPtr::new(ptr::null_mut());
 static COUNT: AtomicU64 = AtomicU64::new(0);
 static CATCH_ALL: OnceLock<&'static Callsite> = OnceLock::new();
 
-/// FxHash-style hash of a stack (a few ns for 32 frames).
+/// Hash of a stack: four independent multiply-rotate lanes, so the multiplications overlap
+/// (one serial chain over 32 frames was 50 ns, the largest item in a profile of the hot path).
 #[inline]
 fn hash_stack(stack: &[usize]) -> u64 {
-    let mut h: u64 = stack.len() as u64;
-    for &ip in stack {
-        h = (h.rotate_left(5) ^ ip as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mut lanes = [stack.len() as u64, 1, 2, 3];
+    let mut chunks = stack.chunks_exact(4);
+    for chunk in &mut chunks {
+        for (lane, &ip) in lanes.iter_mut().zip(chunk) {
+            *lane = (*lane ^ ip as u64).wrapping_mul(K).rotate_left(29);
+        }
     }
-    h ^ (h >> 29)
+    for (lane, &ip) in lanes.iter_mut().zip(chunks.remainder()) {
+        *lane = (*lane ^ ip as u64).wrapping_mul(K).rotate_left(29);
+    }
+    let h = (lanes[0] ^ lanes[1].rotate_left(16))
+        ^ (lanes[2].rotate_left(32) ^ lanes[3].rotate_left(48));
+    let h = h.wrapping_mul(K);
+    h ^ (h >> 32)
 }
 
 /// The interned callsite for `stack` (created on first sight). Call under the guard: a new
@@ -188,8 +214,8 @@ pub(crate) fn callsites() -> impl Iterator<Item = &'static Callsite> {
 pub(crate) fn copy_peak() {
     crate::counters::peak_copied();
     for cs in callsites() {
-        cs.peak_bytes.store(cs.live_bytes.load(Relaxed), Relaxed);
-        cs.peak_blocks.store(cs.live_blocks.load(Relaxed), Relaxed);
+        cs.peak_bytes.store(cs.live_bytes(), Relaxed);
+        cs.peak_blocks.store(cs.live_blocks(), Relaxed);
     }
 }
 

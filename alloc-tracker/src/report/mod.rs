@@ -64,13 +64,7 @@ pub(crate) fn render(_guard: &Guard, top: usize, when: &str) -> Rendered {
     }
     let heap = counters::heap_stats();
     let mut leaks: Vec<(&'static Callsite, u64, u64)> = table::callsites()
-        .map(|cs| {
-            (
-                cs,
-                cs.live_bytes.load(Relaxed),
-                cs.live_blocks.load(Relaxed),
-            )
-        })
+        .map(|cs| (cs, cs.live_bytes(), cs.live_blocks()))
         .filter(|&(_, _, blocks)| blocks > 0)
         .collect();
     for &(cs, _, _) in &leaks {
