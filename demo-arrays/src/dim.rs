@@ -192,3 +192,65 @@ pub(crate) fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Geom, ArrayEr
     }
     Ok(out)
 }
+
+/// NumPy's `_attempt_nocopy_reshape` (C order): strides that show the elements of `old` in C order
+/// under `new_shape`, if some exist — `None` means a copy is needed. `new_shape` must have the same
+/// element count as `old`.
+pub(crate) fn nocopy_reshape(old: &Geom, new_shape: &[usize]) -> Result<Option<Geom>, ArrayError> {
+    let mut new = Geom::c_order(new_shape)?;
+    if old.len() == 0 {
+        return Ok(Some(new)); // no element is ever reached: C-order strides are as good as any
+    }
+    // Old axes of length 1 do not constrain anything.
+    let (mut od, mut os) = ([0usize; MAX_NDIM], [0isize; MAX_NDIM]);
+    let mut on = 0;
+    for (&n, &s) in old.shape().iter().zip(old.strides()) {
+        if n != 1 {
+            od[on] = n;
+            os[on] = s;
+            on += 1;
+        }
+    }
+    let nd = new_shape;
+    let nn = nd.len();
+    let (mut oi, mut oj, mut ni, mut nj) = (0, 1, 0, 1);
+    while ni < nn && oi < on {
+        let (mut np, mut op) = (nd[ni], od[oi]);
+        while np != op {
+            // Grow whichever side is behind until both cover the same elements.
+            if np < op {
+                if nj >= nn {
+                    return Ok(None);
+                }
+                np *= nd[nj];
+                nj += 1;
+            } else {
+                if oj >= on {
+                    return Ok(None);
+                }
+                op *= od[oj];
+                oj += 1;
+            }
+        }
+        // The old axes oi..oj must be contiguous with respect to each other.
+        for ok in oi..oj - 1 {
+            if os[ok] != od[ok + 1] as isize * os[ok + 1] {
+                return Ok(None);
+            }
+        }
+        new.strides[nj - 1] = os[oj - 1];
+        for nk in (ni + 1..nj).rev() {
+            new.strides[nk - 1] = new.strides[nk] * nd[nk] as isize;
+        }
+        ni = nj;
+        nj += 1;
+        oi = oj;
+        oj += 1;
+    }
+    // Trailing new axes of length 1.
+    let last = if ni > 0 { new.strides[ni - 1] } else { 1 };
+    for nk in ni..nn {
+        new.strides[nk] = last;
+    }
+    Ok(Some(new))
+}

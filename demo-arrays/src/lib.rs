@@ -28,8 +28,8 @@
 //! | `a[1:-1, ::-2, 0, None]` | `a.slice(&s![1..-1, ..;-2, 0, NewAxis])` | 0 (view) |
 //! | `a.T`, `np.transpose(a, ax)` | `a.t()`, `a.view().permuted_axes(&ax)` | 0 (view) |
 //! | `np.broadcast_to(a, s)` | `a.broadcast(&s)` | 0 (view, stride 0) |
-//! | `a.reshape(s)` (contiguous) | `a.reshape(&s)` | 0 (view) |
-//! | `a.reshape(s)` (non-contiguous) | `a.to_shape(&s)` → `CowArray`, `is_copy()` | the result |
+//! | `a.reshape(s)` (view possible) | `a.reshape(&s)` (errs if it would need a copy) | 0 (view) |
+//! | `a.reshape(s)` (e.g. `a.T.reshape(-1)`) | `a.to_shape(&s)` → `CowArray`, `is_copy()` | the result if copied |
 //! | `a[[0, 3]]`, `np.take(a, i, axis)` | `a.take(axis, &i)` | `n·size·(rest)` (copy) |
 //! | `a[mask]` | `a.mask(&mask)` | `count·size` (copy) |
 //! | `a.copy()`, `np.ascontiguousarray` | `a.to_owned()` | `nbytes` |
@@ -48,8 +48,8 @@
 //! (`tests/byte_claims.rs`) with `alloc_tracker::measure`.
 //!
 //! Differences from NumPy worth knowing: integer `sum` stays in the element type (NumPy widens small
-//! integers to `int64`); operands of fused expressions must have equal shapes; reshaping a
-//! non-contiguous array always copies (NumPy sometimes finds a view); at most [`MAX_NDIM`] axes.
+//! integers to `int64`); operands of fused expressions must have equal shapes (broadcast explicitly); no `-1` in shapes;
+//! at most [`MAX_NDIM`] axes.
 //!
 //! ## The tour
 //!

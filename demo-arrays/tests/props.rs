@@ -193,6 +193,8 @@ enum Op {
     Permute(Vec<usize>),
     Reverse,
     BroadcastLead(usize),
+    /// Split the element count as (d, len / d) for the `k`-th divisor d, or flatten.
+    Reshape(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -201,6 +203,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => prop::collection::vec(any::<usize>(), 8).prop_map(Op::Permute),
         1 => Just(Op::Reverse),
         1 => (1usize..3).prop_map(Op::BroadcastLead),
+        2 => (0usize..6).prop_map(Op::Reshape),
     ]
 }
 
@@ -246,6 +249,26 @@ proptest! {
                     a = a.reversed_axes();
                     m = m.permute(&axes);
                 }
+                Op::Reshape(k) => {
+                    let n = m.map.len();
+                    let divisors: Vec<usize> = (1..=n.max(1)).filter(|d| n.is_multiple_of(*d)).collect();
+                    let shape = if k == 0 || n == 0 { vec![n] } else {
+                        let d = divisors[k % divisors.len()];
+                        vec![d, n / d]
+                    };
+                    let view_ok = a.reshape(&shape).is_ok();
+                    let cow = a.to_shape(&shape).unwrap();
+                    prop_assert_eq!(cow.is_copy(), !view_ok);
+                    a = match a.clone().reshape_move(&shape) {
+                        Ok(v) => v, // still a view of the same base
+                        Err(_) => {
+                            prop_assert!(!view_ok);
+                            copied = true;
+                            cow.into_owned().into_shared()
+                        }
+                    };
+                    m = Model { shape, map: m.map.clone() };
+                }
                 Op::BroadcastLead(k) => {
                     if m.shape.len() + 1 > demo_arrays::MAX_NDIM { continue; }
                     let shape: Vec<usize> = std::iter::once(k).chain(m.shape.iter().copied()).collect();
@@ -269,18 +292,19 @@ proptest! {
         let v = if t { v.reversed_axes() } else { v };
         let n = v.len();
         // A new shape: `n` split into (d, n / d) for a divisor d of n, or flat.
-        let divisors: Vec<usize> = (1..=n.max(1)).filter(|d| n % d == 0).collect();
+        let divisors: Vec<usize> = (1..=n.max(1)).filter(|d| n.is_multiple_of(*d)).collect();
         let new_shape = if n == 0 || split == 0 { vec![n] } else {
             let d = divisors[split % divisors.len()];
             vec![d, n / d]
         };
         let r = v.to_shape(&new_shape).unwrap();
-        prop_assert_eq!(r.is_copy(), !v.is_c_contiguous());
+        prop_assert!(!(v.is_c_contiguous() && r.is_copy()), "contiguous data was copied");
         prop_assert_eq!(r.view().shape().to_vec(), new_shape.clone());
         prop_assert_eq!(r.view().to_vec(), v.to_vec());
-        prop_assert_eq!(v.reshape(&new_shape).is_ok(), v.is_c_contiguous());
+        prop_assert_eq!(v.reshape(&new_shape).is_ok(), !r.is_copy());
         if !r.is_copy() {
             prop_assert_eq!(r.view().as_ptr(), v.as_ptr());
+            prop_assert!(v.is_empty() || demo_arrays::shares_memory(&r.view(), &v));
         }
     }
 

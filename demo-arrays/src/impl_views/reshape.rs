@@ -1,6 +1,8 @@
-//! Broadcasting (stride 0, NumPy's `np.broadcast_to`) and reshaping. Reshaping C-contiguous data is a
-//! view; reshaping anything else copies, and [`to_shape`](crate::ArrayBase::to_shape) says which
-//! happened through [`CowArray`], like `ndarray`'s `to_shape`.
+//! Broadcasting (stride 0, NumPy's `np.broadcast_to`) and reshaping. Reshaping is a view whenever
+//! NumPy's rule finds strides for it (always for C-contiguous data; for strided data when the axes
+//! being merged are contiguous with each other) and a copy otherwise;
+//! [`to_shape`](crate::ArrayBase::to_shape) says which happened through [`CowArray`], like
+//! `ndarray`'s `to_shape`.
 
 use crate::array_base::{ArrayBase, ArrayView, Data, NdArray};
 use crate::dim::{Geom, broadcast_shapes};
@@ -53,6 +55,28 @@ impl<S: crate::array_base::RawData> ArrayBase<S> {
     }
 }
 
+impl<S: crate::impl_views::Reslice> ArrayBase<S> {
+    /// [`reshape`](Self::reshape) keeping this view's storage: for a
+    /// [`SharedArray`](crate::SharedArray), the result still shares (and pins) the base.
+    pub fn reshape_move(self, shape: &[usize]) -> Result<Self, ArrayError> {
+        if crate::dim::checked_len(shape) != Some(self.len()) {
+            return Err(ArrayError::mismatch(
+                "cannot reshape array",
+                self.shape(),
+                shape,
+            ));
+        }
+        match crate::dim::nocopy_reshape(&self.geom, shape)? {
+            Some(geom) => Ok(ArrayBase { geom, ..self }),
+            None => Err(ArrayError::Invalid(format!(
+                "cannot reshape an array of shape {} and strides {:?} without copying",
+                crate::error::ShapeDisplay::of(self.shape()),
+                self.strides()
+            ))),
+        }
+    }
+}
+
 impl<S: Data> ArrayBase<S> {
     /// A view of this array broadcast to `shape` by NumPy's rules (length-1 and missing leading axes
     /// get stride 0): zero bytes allocated. Read-only, since many indices reach one element.
@@ -88,10 +112,11 @@ impl<S: Data> ArrayBase<S> {
         })
     }
 
-    /// The same elements with a new shape, as a view (zero bytes allocated). Errors if the array is
-    /// not C-contiguous (use [`to_shape`](Self::to_shape) to copy then) or the sizes differ.
+    /// The same elements with a new shape, as a view (zero bytes allocated), whenever strides exist
+    /// that show them in C order under the new shape — always for C-contiguous data, and for many
+    /// strided views (NumPy's rule: the axes being merged must be contiguous with each other).
+    /// Otherwise an error: use [`to_shape`](Self::to_shape) to copy then.
     pub fn reshape(&self, shape: &[usize]) -> Result<ArrayView<'_, S::Elem>, ArrayError> {
-        let geom = Geom::c_order(shape)?;
         if crate::dim::checked_len(shape) != Some(self.len()) {
             return Err(ArrayError::mismatch(
                 "cannot reshape array",
@@ -99,20 +124,23 @@ impl<S: Data> ArrayBase<S> {
                 shape,
             ));
         }
-        if !self.is_c_contiguous() {
-            return Err(ArrayError::Invalid(format!(
-                "cannot reshape a non-contiguous array of shape {} without copying; use to_shape",
-                crate::error::ShapeDisplay::of(self.shape())
-            )));
+        match crate::dim::nocopy_reshape(&self.geom, shape)? {
+            Some(geom) => Ok(ArrayBase {
+                data: crate::array_base::ViewRepr::new(),
+                ptr: self.ptr,
+                geom,
+            }),
+            None => Err(ArrayError::Invalid(format!(
+                "cannot reshape an array of shape {} and strides {:?} to {} without copying; use to_shape",
+                crate::error::ShapeDisplay::of(self.shape()),
+                self.strides(),
+                crate::error::ShapeDisplay::of(shape)
+            ))),
         }
-        Ok(ArrayBase {
-            data: crate::array_base::ViewRepr::new(),
-            ptr: self.ptr,
-            geom,
-        })
     }
 
-    /// NumPy's `a.reshape(shape)`: a view when the data is C-contiguous, otherwise a C-ordered copy.
+    /// NumPy's `a.reshape(shape)`: a view when [`reshape`](Self::reshape) finds one, otherwise a
+    /// C-ordered copy.
     /// [`CowArray::is_copy`] tells which (NumPy does not tell you).
     pub fn to_shape(&self, shape: &[usize]) -> Result<CowArray<'_, S::Elem>, ArrayError> {
         if crate::dim::checked_len(shape) != Some(self.len()) {
@@ -122,9 +150,13 @@ impl<S: Data> ArrayBase<S> {
                 shape,
             ));
         }
-        if self.is_c_contiguous() {
-            return self.reshape(shape).map(CowArray::View);
+        match crate::dim::nocopy_reshape(&self.geom, shape)? {
+            Some(geom) => Ok(CowArray::View(ArrayBase {
+                data: crate::array_base::ViewRepr::new(),
+                ptr: self.ptr,
+                geom,
+            })),
+            None => self.to_owned().into_shape(shape).map(CowArray::Owned),
         }
-        self.to_owned().into_shape(shape).map(CowArray::Owned)
     }
 }
