@@ -14,12 +14,8 @@ pub fn run(ctx: &Ctx) {
     row(&format!("NdArray::<f64>::zeros(&[{n}])"), usage(&u64_));
     let (b, u32_) = measure(|| NdArray::<f32>::zeros(&[n]));
     row(&format!("NdArray::<f32>::zeros(&[{n}])"), usage(&u32_));
-    let (l, u8_) = measure(|| {
-        Vec::<f64>::from_iter((0..n).map(|i| i as f64))
-            .into_iter()
-            .collect::<Vec<_>>()
-    });
-    row(&format!("Vec<f64> of {n} (for comparison)"), usage(&u8_));
+    let (l, u8_) = measure(|| vec![0.0f64; n]);
+    row(&format!("vec![0.0f64; {n}] (for comparison)"), usage(&u8_));
     drop(l);
     note(format!(
         "f32 takes {:.2}x the bytes of f64 for the same {n} elements: {} vs {}",
