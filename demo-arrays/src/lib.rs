@@ -37,12 +37,14 @@
 //! | `a.base`, view keeps base alive | `a.into_shared()`, `.slice_move(..)`, `base_nbytes()` | 0 per view |
 //! | `np.shares_memory(a, b)` | `shares_memory(&a, &b)` | 0 |
 //! | `a.flags` | `a.flags()` | 0 |
-//! | `a * 2 + b` | `&a * 2.0 + &b` | one temporary + the result |
+//! | `a * 2 + b` | `&(&a * 2.0) + &b` (all by reference) | a temporary + the result |
+//! | `c = a * 2; c += b` | `&a * 2.0 + &b` (the temporary is reused by value) | the result |
 //! | `numexpr.evaluate("a*2+b")` | `(lazy(&a) * 2.0 + &b).eval()` | the result only |
 //! | `a *= 2; a += b` | `a *= 2.0; a += &b`, `a.mul_add_assign(2.0, &b)` | 0 |
 //! | `a.sum()`, `a.mean()`, `a.min()` | `a.sum()`, `a.mean()`, `a.min()?` | 0 |
-//! | `np.save`, `np.load` | `npy::save`, `npy::load::<T>` | `load`: the array |
-//! | `np.load(f, mmap_mode='r'/'r+'/'c')` | `npy::open_mmap::<T>(f, MmapMode::…)` | 0 (pages, not heap) |
+//! | `np.save`, `np.load` | `npy::save`, `npy::load::<T>` | `load`: the array (+ < 4 KiB header) |
+//! | `np.load(f, mmap_mode='r'/'r+'/'c')` | `npy::open_mmap::<T>(f, MmapMode::…)` | < 4 KiB (header); data: file pages |
+//! | `open_memmap(f, 'w+', dtype, shape)` | `npy::create_mmap::<T>(f, &shape)` | < 4 KiB (header); data: file pages |
 //!
 //! Every byte count in this table that says 0 or "the result" is measured by a test
 //! (`tests/byte_claims.rs`) with `alloc_tracker::measure`.
