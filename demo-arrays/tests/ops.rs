@@ -204,3 +204,11 @@ fn out_of_memory_reads_like_numpy_when_the_size_overflows() {
             .starts_with("unable to allocate")
     );
 }
+
+#[test]
+fn a_view_is_a_fixed_size_value() {
+    // dim.rs: shape and strides live inline (MAX_NDIM = 8), so a view is 144 bytes and never
+    // allocates; an owned array adds its buffer handle.
+    assert_eq!(std::mem::size_of::<demo_arrays::ArrayView<'_, f64>>(), 144);
+    assert_eq!(demo_arrays::MAX_NDIM, 8);
+}
