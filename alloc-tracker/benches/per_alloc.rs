@@ -75,5 +75,31 @@ fn record(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, capture, intern, record);
+/// Two threads allocating and freeing 64-byte blocks from the same callsite at once: the cost of
+/// shared counters' cache lines moving between cores. Reports time per operation pair.
+fn two_threads(c: &mut Criterion) {
+    fn run<A: GlobalAlloc + Sync>(a: &A, iters: u64) -> std::time::Duration {
+        let layout = Layout::from_size_align(64, 8).unwrap();
+        let start = std::time::Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..iters / 2 {
+                        // SAFETY: non-zero layout; freed with the same layout at once.
+                        unsafe { a.dealloc(black_box(a.alloc(layout)), layout) }
+                    }
+                });
+            }
+        });
+        start.elapsed()
+    }
+    let mut g = c.benchmark_group("alloc_free_64B_two_threads");
+    g.bench_function("untracked", |b| {
+        b.iter_custom(|iters| run(&AlignedAlloc::new(), iters))
+    });
+    g.bench_function("tracked", |b| b.iter_custom(|iters| run(&GLOBAL, iters)));
+    g.finish();
+}
+
+criterion_group!(benches, capture, intern, record, two_threads);
 criterion_main!(benches);

@@ -81,6 +81,9 @@ extern "C" fn at_exit() {
         return;
     }
     let cfg = config::get(&guard);
+    if cfg.report == ReportTo::Off && cfg.leak_exit_code.is_none() {
+        return;
+    }
     let report = report::render(&guard, cfg.top, "at exit");
     match &cfg.report {
         ReportTo::Off => {}
