@@ -1,6 +1,30 @@
 //! Per-allocation cost of tracking, stage by stage: stack capture (frame pointers vs DWARF),
 //! callsite interning, and a whole tracked alloc + free against the same inner allocator called
 //! directly. Run: `cargo bench -p alloc-tracker --bench per_alloc`.
+//!
+//! Measured 2026-11-26 on this workspace's machine (2 shared cores, x86-64, other builds running:
+//! ±20%), `--warm-up-time 1 --measurement-time 3`:
+//!
+//! | bench | time |
+//! |---|---:|
+//! | `capture/fp_32_frames` | 48 ns |
+//! | `capture/dwarf_32_frames` | 5.4 µs |
+//! | `intern/hit_32_frames` | 11 ns |
+//! | `intern/capture_and_intern_32` | 73 ns |
+//! | `alloc_free_64B/untracked` (`AlignedAlloc` called directly) | 5.1 ns |
+//! | `alloc_free_64B/tracked` (`Tracked<AlignedAlloc>`, 20 frames deep) | 107 ns |
+//! | `free_64B/tracked_free_only` | 39 ns |
+//! | `alloc_free_64B_two_threads/untracked` (wall time per pair) | 5.9 ns |
+//! | `alloc_free_64B_two_threads/tracked` (same callsite on both threads) | 64–200 ns |
+//!
+//! The frame-pointer walk is a chain of dependent loads, about 1.5 ns per frame: with the default
+//! 32 frames it is half of the tracked cost. Whole programs pay far less than this 20× ratio, since
+//! they do other work between allocations: with the `workload` binary's `churn`, `mt-churn` and
+//! `btree` copied into an example (release, hyperfine, 5 runs, same machine), `Tracked<AlignedAlloc>`
+//! took 2.9×, 5.0× and 1.50× the time of `AlignedAlloc` with the exit report (2.3×, —, 1.35× with
+//! `ALLOC_TRACKER=report=off`), and `btree`'s peak RSS while running was 113 MB against 96.6 MB
+//! (1.17×; the block map held 16.8 MB). The exit report's symbolization then raised peak RSS to
+//! 157 MB (1.63×): loading DWARF through `backtrace` costs about 45 MB once.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;
