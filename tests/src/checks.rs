@@ -240,3 +240,92 @@ pub fn churn(seed: u64, ops: usize, max: usize) -> Churned {
     assert_eq!(usage.freed_bytes, usage.allocated_bytes);
     count
 }
+
+/// One step of [`run_program`].
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// Allocate a block of this many bytes (1..).
+    Alloc(usize),
+    /// Reallocate the block at this index (modulo the live count) to this many bytes (1..).
+    Realloc(usize, usize),
+    /// Free the block at this index (modulo the live count).
+    Free(usize),
+}
+
+#[inline(never)]
+fn program_alloc(size: usize) -> Vec<u8> {
+    Vec::with_capacity(size)
+}
+
+#[inline(never)]
+fn program_realloc(v: &mut Vec<u8>, size: usize) {
+    if size > v.capacity() {
+        v.reserve_exact(size);
+    } else {
+        v.shrink_to(size);
+    }
+}
+
+/// Runs `ops` against the tracker and a model (a list of sizes): `measure`'s figures and the
+/// live bytes and blocks of the two callsites doing the work must equal the model's, and
+/// everything is back to zero after the final frees.
+pub fn run_program(ops: &[Op]) {
+    let live_at = |names: &[&str]| -> (u64, u64) {
+        snapshot()
+            .resolve()
+            .into_iter()
+            .filter(|c| {
+                c.location().is_some_and(|f| {
+                    names
+                        .iter()
+                        .any(|n| f.function.ends_with(&format!("::{n}")))
+                })
+            })
+            .fold((0, 0), |(b, n), c| {
+                (b + c.stats.live_bytes, n + c.stats.live_blocks)
+            })
+    };
+    let base = live_at(&["program_alloc", "program_realloc"]);
+    let mut blocks: Vec<Vec<u8>> = Vec::with_capacity(ops.len());
+    let (mut allocated, mut freed, mut peak, mut net) = (0u64, 0u64, 0u64, 0u64);
+    let ((), usage) = measure(|| {
+        for op in ops {
+            match *op {
+                Op::Alloc(size) => {
+                    blocks.push(program_alloc(size));
+                    allocated += size as u64;
+                    net += size as u64;
+                }
+                Op::Realloc(i, size) if !blocks.is_empty() => {
+                    let i = i % blocks.len();
+                    let old = blocks[i].capacity();
+                    program_realloc(&mut blocks[i], size);
+                    if blocks[i].capacity() != old {
+                        allocated += size as u64;
+                        freed += old as u64;
+                        net = net + size as u64 - old as u64;
+                    }
+                }
+                Op::Free(i) if !blocks.is_empty() => {
+                    let v = blocks.swap_remove(i % blocks.len());
+                    freed += v.capacity() as u64;
+                    net -= v.capacity() as u64;
+                }
+                _ => {}
+            }
+            peak = peak.max(net);
+        }
+    });
+    assert_eq!(
+        (usage.allocated_bytes, usage.freed_bytes, usage.peak_bytes),
+        (allocated, freed, peak)
+    );
+    let live = live_at(&["program_alloc", "program_realloc"]);
+    assert_eq!(
+        (live.0 - base.0, live.1 - base.1),
+        (net, blocks.len() as u64),
+        "per-callsite live figures"
+    );
+    drop(blocks);
+    assert_eq!(live_at(&["program_alloc", "program_realloc"]), base);
+}

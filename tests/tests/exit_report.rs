@@ -191,3 +191,26 @@ fn top_limits_the_callsites_listed() {
     );
     assert!(text.contains("... and "), "{text}");
 }
+
+#[test]
+fn peak_share_is_the_callsites_bytes_at_the_heaps_peak() {
+    let out = run(env!("CARGO_BIN_EXE_peak_phases"), None);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "keep 60000\nspike 100000\nlate 0\n"
+    );
+    let text = stderr(&out);
+    let share = |bytes: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!(" {bytes} bytes in 1 blocks live at exit")))
+            .unwrap_or_else(|| panic!("{text}"));
+        let pct = line.split("(peak share ").nth(1).unwrap();
+        pct.trim_end_matches("%)").parse().unwrap()
+    };
+    // The peak is 160 000 bytes plus what the runtime and std held then (a few KiB).
+    let keep = share("60 000");
+    assert!((35.0..37.5).contains(&keep), "{keep}\n{text}");
+    assert_eq!(share("30 000"), 0.0);
+}

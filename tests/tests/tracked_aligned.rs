@@ -41,3 +41,25 @@ fn blocks_keep_the_inner_allocators_alignment() {
 fn churn_counts_match_the_threads_own() {
     checks::churn(7, 20_000, 1 << 16);
 }
+
+mod model {
+    use integration_tests::checks::{Op, run_program};
+    use proptest::prelude::*;
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (1usize..100_000).prop_map(Op::Alloc),
+            (any::<usize>(), 1usize..100_000).prop_map(|(i, s)| Op::Realloc(i, s)),
+            any::<usize>().prop_map(Op::Free),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        /// Random alloc / realloc / free programs: the tracker's figures equal a model's.
+        #[test]
+        fn programs_match_the_model(ops in prop::collection::vec(op(), 1..60)) {
+            run_program(&ops);
+        }
+    }
+}
