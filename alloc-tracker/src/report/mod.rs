@@ -12,6 +12,7 @@
 //! Callsites with live blocks are listed by live bytes, the first `top` of them with their trimmed
 //! stacks. The last line is the machine-read `SUMMARY:` line, printed with zeros on a clean exit.
 
+mod runtime;
 pub(crate) mod symbolize;
 
 use core::fmt::Write as _;
@@ -67,12 +68,16 @@ pub(crate) fn render(_guard: &Guard, top: usize, when: &str) -> Rendered {
         .map(|cs| (cs, cs.live_bytes(), cs.live_blocks()))
         .filter(|&(_, _, blocks)| blocks > 0)
         .collect();
-    for &(cs, _, _) in &leaks {
-        symbolize::fill(&cs.stack);
-    }
-    let (runtime, user): (Vec<_>, Vec<_>) = leaks
-        .drain(..)
-        .partition(|(cs, _, _)| symbolize::is_runtime_held(&cs.stack));
+    // Runtime-held blocks are told apart by the symbol table when it can (cheap), else by DWARF.
+    let boundaries = runtime::boundaries();
+    let (runtime, user): (Vec<_>, Vec<_>) =
+        leaks.drain(..).partition(|(cs, _, _)| match boundaries {
+            Some(b) => b.is_runtime_held(&cs.stack),
+            None => {
+                symbolize::fill(&cs.stack);
+                symbolize::is_runtime_held(&cs.stack)
+            }
+        });
     leaks = user;
     leaks.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
     let runtime_bytes: u64 = runtime.iter().map(|r| r.1).sum();
@@ -128,6 +133,7 @@ pub(crate) fn render(_guard: &Guard, top: usize, when: &str) -> Rendered {
             );
             continue;
         }
+        symbolize::fill(&cs.stack);
         let mut shown = 0;
         symbolize::for_each_trimmed(&cs.stack, |frame| {
             let _ = writeln!(text, "    {frame}");
