@@ -51,11 +51,13 @@
 //! forces frame pointers, as this workspace does, about 1.6 ns per frame; `backtrace` otherwise,
 //! about 6 µs), a lock-free callsite lookup, three relaxed atomic adds and one insert into a
 //! sharded block map; per free, a remove and three atomic adds. No global lock. Symbolization
-//! happens only in reports (`snapshot().resolve()`, `write_report`, the exit report): the first one
-//! loads the binary's DWARF through `backtrace`, which takes tens of megabytes and a fraction of a
-//! second; `ALLOC_TRACKER=report=off` skips it at exit. The tracker's own memory (callsite records,
+//! happens only when frames are shown (`snapshot().resolve()`, a report listing leaks): the first
+//! time loads the binary's DWARF through `backtrace`, tens of megabytes and a fraction of a second.
+//! An exit with nothing to show reads only the ELF symbol table (to set aside the runtime's own
+//! blocks), through a 64 KiB buffer. The tracker's own memory (callsite records,
 //! block map: 11 to 21 bytes per live block) is counted in [`HeapStats::overhead_bytes`], not in the
-//! user's figures. Measured figures are in `benches/per_alloc.rs`'s docs.
+//! user's figures. Measured figures (per operation and whole workloads) are in
+//! `benches/per_alloc.rs`'s docs.
 //!
 //! Frame-pointer capture needs frame pointers in every crate on the stack. Cargo applies the
 //! workspace's `build.rustflags` to all crates it compiles, but rustdoc does not, so doctests may
