@@ -20,9 +20,11 @@ pub struct Frame {
 }
 
 impl fmt::Display for Frame {
-    /// `function at file:line:col`, or as much of it as is known.
+    /// `function at file:line:col`, or as much of it as is known. Generic arguments are left out
+    /// of the function name (`fold<core::ops::range::Range<usize>, …>` shows as `fold`): the
+    /// file and line say which instance it was.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.function)?;
+        write_without_generics(f, &self.function)?;
         if let Some(file) = &self.file {
             write!(f, " at {file}")?;
             if let Some(line) = self.line {
@@ -34,6 +36,23 @@ impl fmt::Display for Frame {
         }
         Ok(())
     }
+}
+
+/// Writes `name` without the generic argument lists that follow a name (`Vec<u8>::new` ->
+/// `Vec::new`); a leading `<` of a qualified path (`<T as Trait>::f`) is kept.
+fn write_without_generics(f: &mut impl fmt::Write, name: &str) -> fmt::Result {
+    let mut depth = 0usize;
+    let mut prev = ' ';
+    for c in name.chars() {
+        match c {
+            '<' if depth > 0 || prev.is_alphanumeric() || prev == '_' || prev == '}' => depth += 1,
+            '>' if depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            _ => f.write_char(c)?,
+        }
+        prev = c;
+    }
+    Ok(())
 }
 
 /// Frames per return address, innermost (inlined) first. The tracker's own memory.
@@ -121,10 +140,45 @@ pub(crate) fn is_machinery(function: &str) -> bool {
         || function.contains(" as core::alloc")
 }
 
+/// Source files of the allocation machinery. Release builds (`debug = "line-tables-only"`) name
+/// inlined frames without their module path (`capture`, `finish_grow`), so the file decides for
+/// them: the tracker's own code, `alloc-core`, std's `alloc`/`core` and collections, hashbrown.
+const MACHINERY_FILES: [&str; 8] = [
+    "alloc-tracker/src/",
+    "alloc-core/src/",
+    "library/alloc/src/",
+    "library/core/src/",
+    "library/std/src/alloc.rs",
+    "library/std/src/collections/",
+    "library/std/src/sys/alloc/",
+    "/hashbrown-",
+];
+
+/// Whether a resolved frame belongs to the allocation machinery, by name or by source file.
+fn is_machinery_frame(frame: &Frame) -> bool {
+    is_machinery(&frame.function)
+        || frame
+            .file
+            .as_deref()
+            .is_some_and(|file| MACHINERY_FILES.iter().any(|m| file.contains(m)))
+}
+
 /// Whether a frame is where the runtime hands over to user code (nothing below it is shown).
+/// Inlined into `main`'s caller in release builds, these frames carry their short names.
 fn is_runtime_entry(function: &str) -> bool {
     function.starts_with("std::sys::backtrace::__rust_begin_short_backtrace")
         || function.starts_with("std::rt::lang_start")
+        || function.starts_with("__rust_begin_short_backtrace")
+        || function.starts_with("lang_start")
+}
+
+/// The `FnOnce::call_once` shims just above the runtime's entry.
+fn is_call_shim(frame: &Frame) -> bool {
+    frame.function.starts_with("core::ops::function::")
+        || frame
+            .file
+            .as_deref()
+            .is_some_and(|file| file.ends_with("library/core/src/ops/function.rs"))
 }
 
 /// Whether the block was allocated by std's runtime setup before `main` (e.g. the main thread's
@@ -147,7 +201,7 @@ pub(crate) fn for_each_trimmed(stack: &[usize], mut f: impl FnMut(&Frame)) {
             .filter_map(|ip| cache.get(ip))
             .flat_map(|frames| frames.iter())
     };
-    let Some(start) = all().position(|fr| !is_machinery(&fr.function)) else {
+    let Some(start) = all().position(|fr| !is_machinery_frame(fr)) else {
         return;
     };
     let mut end = all()
@@ -155,11 +209,7 @@ pub(crate) fn for_each_trimmed(stack: &[usize], mut f: impl FnMut(&Frame)) {
         .position(|fr| is_runtime_entry(&fr.function))
         .map_or(usize::MAX, |p| p + start);
     if end != usize::MAX {
-        while end > start + 1
-            && all()
-                .nth(end - 1)
-                .is_some_and(|fr| fr.function.starts_with("core::ops::function::"))
-        {
+        while end > start + 1 && all().nth(end - 1).is_some_and(is_call_shim) {
             end -= 1;
         }
     }
@@ -192,6 +242,33 @@ mod tests {
     }
 
     #[test]
+    fn machinery_files_decide_for_short_inlined_names() {
+        let frame = |function: &str, file: &str| Frame {
+            function: function.into(),
+            file: Some(file.into()),
+            line: Some(1),
+            column: Some(1),
+        };
+        assert!(is_machinery_frame(&frame(
+            "capture",
+            "alloc-tracker/src/capture.rs"
+        )));
+        assert!(is_machinery_frame(&frame(
+            "alloc",
+            "library/alloc/src/alloc.rs"
+        )));
+        assert!(is_machinery_frame(&frame(
+            "do_alloc<alloc::alloc::Global>",
+            "/rust/deps/hashbrown-0.16.1/src/raw/alloc.rs"
+        )));
+        assert!(is_machinery_frame(&frame("__rust_alloc", "src/main.rs")));
+        assert!(!is_machinery_frame(&frame(
+            "remember",
+            "demo-arrays/src/bin/tour/lesson6.rs"
+        )));
+    }
+
+    #[test]
     fn display_is_function_at_file_line_col() {
         let f = Frame {
             function: "a::b".into(),
@@ -200,6 +277,20 @@ mod tests {
             column: Some(9),
         };
         assert_eq!(f.to_string(), "a::b at src/a.rs:3:9");
+        let generic = Frame {
+            function: "fold<core::ops::range::Range<usize>, f64, {closure_env#0}<u8>>".into(),
+            ..f.clone()
+        };
+        assert_eq!(generic.to_string(), "fold at src/a.rs:3:9");
+        let qualified = Frame {
+            function: "<alloc::vec::Vec<u8> as core::clone::Clone>::clone".into(),
+            file: None,
+            ..f
+        };
+        assert_eq!(
+            qualified.to_string(),
+            "<alloc::vec::Vec as core::clone::Clone>::clone"
+        );
         assert_eq!(
             shorten_std("/rustc/abc123/library/std/src/rt.rs"),
             "library/std/src/rt.rs"
