@@ -4,6 +4,7 @@
 #
 #   benches/compare.sh                         # all variants, all workloads, 5 runs each
 #   VARIANTS="jemalloc aligned" WORKLOADS="churn arrays" RUNS=10 benches/compare.sh
+#   SECTION=quick VARIANTS="jemalloc aligned" benches/compare.sh   # its own table in RESULTS.md
 #
 # Variants: system jemalloc mimalloc aligned tracked tracked-dwarf dhat (tracked-dwarf is the
 # tracked build with ALLOC_TRACKER=unwind=dwarf). Needs hyperfine (apt-get install hyperfine).
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 VARIANTS=${VARIANTS:-"system jemalloc mimalloc aligned tracked tracked-dwarf dhat"}
 WORKLOADS=${WORKLOADS:-"churn mt-churn vecgrow btree arrays touch"}
 RUNS=${RUNS:-5}
+SECTION=${SECTION:-all}
 OUT=target/compare
 mkdir -p "$OUT"
 command -v hyperfine >/dev/null || { echo "compare.sh: hyperfine not found (apt-get install hyperfine)" >&2; exit 1; }
@@ -40,12 +42,13 @@ for w in $WORKLOADS; do
   done
 done
 
-python3 - "$OUT" "$RUNS" "$VARIANTS" "$WORKLOADS" <<'PY'
+python3 - "$OUT" "$RUNS" "$VARIANTS" "$WORKLOADS" "$SECTION" <<'PY'
 import json, os, platform, subprocess, sys, datetime
 out, runs, variants, workloads = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+start, end = f"<!-- compare.sh {sys.argv[5]}: start -->", f"<!-- compare.sh {sys.argv[5]}: end -->"
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 lines = [
-    "<!-- compare.sh: start -->",
+    start,
     f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, {cpu}, "
     f"Linux {platform.release()}, with `benches/compare.sh` (hyperfine, {runs} runs per cell; "
     f"variants `{' '.join(variants)}`).",
@@ -69,13 +72,13 @@ for w in workloads:
         mem = f"{m / base_m:.2f}× RSS" if (m and base_m) else f"{m} KiB"
         cells.append(f"{ratio} ({t:.3f} s), {mem}")
     lines.append(f"| {w} | " + " | ".join(cells) + " |")
-lines.append("<!-- compare.sh: end -->")
+lines.append(end)
 table = "\n".join(lines)
 path = "benches/RESULTS.md"
 text = open(path).read() if os.path.exists(path) else "# Benchmark results\n\n## Whole-process workloads\n\n"
-if "<!-- compare.sh: start -->" in text:
-    a = text.index("<!-- compare.sh: start -->")
-    b = text.index("<!-- compare.sh: end -->") + len("<!-- compare.sh: end -->")
+if start in text:
+    a = text.index(start)
+    b = text.index(end) + len(end)
     text = text[:a] + table + text[b:]
 else:
     text = text.rstrip("\n") + "\n\n" + table + "\n"

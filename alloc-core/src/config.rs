@@ -10,12 +10,14 @@
 //!   on jemalloc's decay timer (`dirty_decay_ms`, 10 s by default) by a background thread, even when
 //!   the program makes no further allocator calls. Without it, purging happens only inside later
 //!   allocator calls, and an idle program would keep its peak.
-//! - `thp:always` — jemalloc advises transparent huge pages for all the memory it maps, not only for
-//!   the blocks of 4 MiB or more that [`crate::AlignedAlloc`] advises itself. Fewer TLB misses on
-//!   heaps of many mid-sized blocks. Measured (`perf stat -r 3`, 2-core EPYC, `workload` binary,
-//!   with the system's THP in `madvise` mode): `btree` 2.07 s → 1.55 s, `vecgrow` 1.49 s → 1.30 s,
-//!   peak RSS +1% and +5%; `churn` unchanged in time, peak RSS 6.0 → 6.4 MB. `metadata_thp:always`
-//!   was tried too and left out: it nearly doubled `churn`'s peak RSS (11.4 MB).
+//!
+//! Left out on purpose: `thp:always` (jemalloc advises huge pages for all the memory it maps, not
+//! only for the blocks of 4 MiB or more that [`crate::AlignedAlloc`] advises itself). Measured
+//! (`perf stat -r 3` and the `workload` binary's own peak RSS, this 2-vCPU EPYC, THP in `madvise`
+//! mode): `btree` 2.19 s → 1.55 s and `vecgrow` 1.47 s → 1.30 s, but peak RSS of `mt-churn`
+//! 9.9 MB → 14.3 MB (each thread's arena on huge pages), past the 1.1× budget this crate keeps
+//! against raw jemalloc. A program whose heap is large and long-lived can still ask for it with
+//! `_RJEM_MALLOC_CONF=thp:always`. `metadata_thp:always` nearly doubled `churn`'s peak RSS.
 //!
 //! The environment variable `_RJEM_MALLOC_CONF` is read after this string, so a user can still
 //! override any option at run time (e.g. `_RJEM_MALLOC_CONF=oversize_threshold:8388608`).
@@ -28,7 +30,7 @@
 use core::ffi::c_char;
 
 /// The options this crate gives jemalloc (see the module docs for each one's reason).
-pub const MALLOC_CONF: &str = "oversize_threshold:0,background_thread:true,thp:always";
+pub const MALLOC_CONF: &str = "oversize_threshold:0,background_thread:true";
 
 /// jemalloc's `malloc_conf`: a pointer to a NUL-terminated option string, read before `main`.
 #[repr(transparent)]
@@ -37,7 +39,7 @@ pub struct ConfPtr(*const c_char);
 // SAFETY: the pointer is to a `'static` immutable byte string; sharing it between threads is sound.
 unsafe impl Sync for ConfPtr {}
 
-const CONF_BYTES: &[u8] = b"oversize_threshold:0,background_thread:true,thp:always\0";
+const CONF_BYTES: &[u8] = b"oversize_threshold:0,background_thread:true\0";
 
 /// The exported symbol jemalloc (prefixed build, `_rjem_`) reads its options from.
 #[unsafe(export_name = "_rjem_malloc_conf")]
