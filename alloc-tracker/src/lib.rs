@@ -68,6 +68,7 @@
 //! bookkeeping of one operation) → `tracked.rs` (`GlobalAlloc`) → `measure.rs`, `snapshot.rs`,
 //! `report/` (cold: symbolize, render) → `exit.rs` (atexit) ← `config.rs` (`ALLOC_TRACKER`).
 
+mod blockmap;
 mod capture;
 mod config;
 mod counters;

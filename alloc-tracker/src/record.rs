@@ -5,6 +5,7 @@
 //! to the inner allocator, and a realloc forgets the old address before the inner call, because
 //! once the inner allocator has the address back another thread may receive it and record it.
 
+use crate::blockmap;
 use crate::capture;
 use crate::config;
 use crate::counters;
@@ -32,7 +33,7 @@ pub(crate) fn alloc(guard: &Guard, ptr: *mut u8, size: usize, live: u64) {
     match callsite(guard) {
         Some(cs) => {
             cs.add(size);
-            table::insert_block(ptr as usize, cs);
+            blockmap::insert(ptr as usize, cs);
         }
         None => counters::block_added(size),
     }
@@ -44,7 +45,7 @@ pub(crate) fn free(guard: &Guard, ptr: *mut u8, size: usize) {
     let cs = if config::get(guard).off {
         None
     } else {
-        match table::remove_block(ptr as usize) {
+        match blockmap::remove(ptr as usize) {
             Some(cs) => Some(cs),
             // Not in the map: a block the tracker allocated for itself under the guard.
             None => return counters::overhead_sub(size),
@@ -83,7 +84,7 @@ pub(crate) fn tracked_block_reentrant(ptr: *mut u8) -> Option<&'static Callsite>
     if crate::guard::map_busy() {
         return None;
     }
-    table::remove_block(ptr as usize)
+    blockmap::remove(ptr as usize)
 }
 
 /// What a realloc must put back if the inner allocator fails.
@@ -102,7 +103,7 @@ pub(crate) fn realloc_begin(guard: &Guard, ptr: *mut u8) -> Moving {
             internal: false,
         };
     }
-    let old = table::remove_block(ptr as usize);
+    let old = blockmap::remove(ptr as usize);
     Moving {
         internal: old.is_none(),
         old,
@@ -125,7 +126,7 @@ pub(crate) fn realloc_failed(ptr: *mut u8, moving: Moving) {
 #[cold]
 pub(crate) fn restore(ptr: *mut u8, old: Option<&'static Callsite>) {
     if let Some(cs) = old {
-        table::insert_block(ptr as usize, cs);
+        blockmap::insert(ptr as usize, cs);
     }
 }
 
@@ -159,7 +160,7 @@ pub(crate) fn realloc_done(
     match callsite(guard) {
         Some(cs) => {
             cs.add(new_size);
-            table::insert_block(new as usize, cs);
+            blockmap::insert(new as usize, cs);
         }
         None => counters::block_moved(new_size),
     }

@@ -8,17 +8,7 @@
 //! When the table is three-quarters full, further new stacks are counted under one catch-all
 //! callsite with an empty stack.
 //!
-//! **Blocks** map their address to their callsite's id in 64 shards, each a mutex over a
-//! linear-probing table of `u64` words packing `address / 8` (44 bits: user addresses are below
-//! 2^47) with the callsite id (20 bits): 8 bytes per slot at most 3/4 full, 11 to 21 bytes per live
-//! block. Measured on the `btree` workload (1 M live blocks, a heap far larger than the caches):
-//! a `DashMap<usize, usize>` took 35.6 MB and a `hashbrown::HashTable<u64>` 18.9 MB, and each of
-//! their inserts and removes cost two cache misses (control bytes and slot live apart); one probe
-//! here touches one cache line. Deletion shifts the following entries back (no tombstones). One
-//! shard lock per alloc and per free, never held across the inner allocator's call for the user's
-//! block (a shard may grow its table under its lock; that memory is tracker overhead). The
-//! alternative, a header in front of every block, would change the layout the inner allocator sees
-//! (breaking `alloc_core`'s 64-byte policy and `usable_size`).
+//! The block map (`address -> callsite id`) is in `blockmap.rs`.
 
 use core::ptr;
 use core::sync::atomic::{
@@ -27,14 +17,12 @@ use core::sync::atomic::{
 };
 use std::sync::OnceLock;
 
-use std::collections::BTreeMap;
-
 /// Slots in the callsite table (a power of two).
 const SLOTS: usize = 1 << 17;
 /// New callsites go to the catch-all once this many are interned.
 const MAX_CALLSITES: usize = SLOTS / 4 * 3;
 /// Callsite ids fit in this many bits of a block-map entry.
-const ID_BITS: u32 = 20;
+pub(crate) const ID_BITS: u32 = 20;
 /// Ids handed out (some are lost to races; at most `MAX_CALLSITES` + threads + 1 are used).
 const MAX_IDS: usize = 1 << ID_BITS;
 
@@ -76,6 +64,12 @@ impl Callsite {
             peak_blocks: AtomicU64::new(0),
             next: AtomicPtr::new(ptr::null_mut()),
         }
+    }
+
+    /// This callsite's id (its index in `BY_ID`).
+    #[inline]
+    pub(crate) fn id(&self) -> u32 {
+        self.id
     }
 
     /// Counts a block of `size` bytes allocated here.
@@ -243,226 +237,11 @@ pub(crate) fn copy_peak() {
     }
 }
 
-/// Multiply-fold hash of a block address: both ends of the result are well mixed (hashbrown
-/// uses the low bits for the bucket and the high ones for tags; the shard is picked from the top).
+/// The callsite with id `id` (as stored in the block map).
 #[inline]
-fn addr_hash(addr: usize) -> u64 {
-    let m = (addr as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_u128);
-    (m as u64) ^ ((m >> 64) as u64)
-}
-
-const SHARDS: usize = 64;
-const KEY_BITS: u32 = 64 - ID_BITS;
-const ID_MASK: u64 = (1 << ID_BITS) - 1;
-
-/// A linear-probing set of packed entries `(address / 8) << ID_BITS | id`; 0 marks an empty slot
-/// (no block lives at address 0).
-///
-/// Invariants: 1. `slots` is null (capacity 0) or points at `mask + 1` zero-initialised-or-written
-/// words from the global allocator, `mask + 1` a power of two. 2. `len <= (mask + 1) * 3 / 4`
-/// except when growing failed. 3. Every entry sits at or after (cyclically) its home slot
-/// `hash & mask` with no empty slot in between.
-struct Packed {
-    slots: *mut u64,
-    mask: usize,
-    len: usize,
-}
-
-// SAFETY: `Packed` owns its slot array; it is only reached through its shard's mutex.
-unsafe impl Send for Packed {}
-
-#[inline]
-fn entry_hash(entry: u64) -> u64 {
-    addr_hash(((entry >> ID_BITS) << 3) as usize)
-}
-
-impl Packed {
-    const fn new() -> Packed {
-        Packed {
-            slots: ptr::null_mut(),
-            mask: 0,
-            len: 0,
-        }
-    }
-
-    fn capacity(&self) -> usize {
-        if self.slots.is_null() {
-            0
-        } else {
-            self.mask + 1
-        }
-    }
-
-    #[inline]
-    fn slot(&self, i: usize) -> *mut u64 {
-        debug_assert!(
-            i <= self.mask && !self.slots.is_null(),
-            "slot {i} out of range"
-        );
-        // SAFETY: `i <= mask` and `slots` holds `mask + 1` words (invariant 1).
-        unsafe { self.slots.add(i) }
-    }
-
-    /// Doubles the table (from 64 slots); false if the allocation failed.
-    #[cold]
-    fn grow(&mut self) -> bool {
-        let new_cap = (self.capacity() * 2).max(64);
-        let Ok(layout) = core::alloc::Layout::array::<u64>(new_cap) else {
-            return false;
-        };
-        // SAFETY: the layout is non-zero; the memory is the tracker's own (the caller holds the
-        // guard), zeroed = all slots empty.
-        let new = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<u64>();
-        if new.is_null() {
-            return false;
-        }
-        let old = core::mem::replace(
-            self,
-            Packed {
-                slots: new,
-                mask: new_cap - 1,
-                len: 0,
-            },
-        );
-        for i in 0..old.capacity() {
-            // SAFETY: `i` < old capacity (invariant 1 of `old`).
-            let e = unsafe { *old.slot(i) };
-            if e != 0 {
-                self.insert(entry_hash(e), e);
-            }
-        }
-        if !old.slots.is_null() {
-            let layout = core::alloc::Layout::array::<u64>(old.capacity()).expect("was valid");
-            // SAFETY: allocated above (in an earlier `grow`) with this layout; no longer used.
-            unsafe { std::alloc::dealloc(old.slots.cast(), layout) };
-        }
-        true
-    }
-
-    #[inline]
-    fn insert(&mut self, hash: u64, entry: u64) {
-        if (self.len + 1) * 4 > self.capacity() * 3 && !self.grow() && self.len >= self.capacity() {
-            return; // full and cannot grow: the block stays unrecorded
-        }
-        let mut i = hash as usize & self.mask;
-        // SAFETY: `i <= mask`, and `slot` points into the live table (invariant 1).
-        while unsafe { *self.slot(i) } != 0 {
-            i = (i + 1) & self.mask;
-        }
-        // SAFETY: as above; the table is not full (checked above), so an empty slot was found.
-        unsafe { *self.slot(i) = entry };
-        self.len += 1;
-    }
-
-    /// Removes the entry whose key is `key` and returns it.
-    #[inline]
-    fn remove(&mut self, hash: u64, key: u64) -> Option<u64> {
-        if self.len == 0 {
-            return None;
-        }
-        let mut i = hash as usize & self.mask;
-        let found = loop {
-            // SAFETY: `slot` keeps `i` within the table.
-            let e = unsafe { *self.slot(i) };
-            if e == 0 {
-                return None;
-            }
-            if e >> ID_BITS == key {
-                break e;
-            }
-            i = (i + 1) & self.mask;
-        };
-        // Backward-shift deletion: move later entries of the run into the hole when their home
-        // slot does not lie cyclically in (hole, j].
-        let mut hole = i;
-        let mut j = i;
-        loop {
-            j = (j + 1) & self.mask;
-            // SAFETY: `slot` keeps `j` within the table.
-            let e = unsafe { *self.slot(j) };
-            if e == 0 {
-                break;
-            }
-            let home = entry_hash(e) as usize & self.mask;
-            let stays = if hole <= j {
-                hole < home && home <= j
-            } else {
-                hole < home || home <= j
-            };
-            if !stays {
-                // SAFETY: `slot` keeps `hole` within the table.
-                unsafe { *self.slot(hole) = e };
-                hole = j;
-            }
-        }
-        // SAFETY: `slot` keeps `hole` within the table.
-        unsafe { *self.slot(hole) = 0 };
-        self.len -= 1;
-        Some(found)
-    }
-}
-
-/// One shard: packed entries, and (never used on x86-64 Linux's 47-bit user space, kept for
-/// correctness) full-width entries for addresses that do not pack.
-struct Tables {
-    packed: Packed,
-    wide: BTreeMap<usize, u32>,
-}
-
-#[repr(align(64))]
-struct Shard(std::sync::Mutex<Tables>);
-
-#[allow(clippy::declare_interior_mutable_const)]
-const EMPTY_SHARD: Shard = Shard(std::sync::Mutex::new(Tables {
-    packed: Packed::new(),
-    wide: BTreeMap::new(),
-}));
-static BLOCKS: [Shard; SHARDS] = [EMPTY_SHARD; SHARDS];
-
-#[inline]
-fn shard(hash: u64) -> std::sync::MutexGuard<'static, Tables> {
-    BLOCKS[(hash >> 58) as usize % SHARDS]
-        .0
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The packed key of `addr`, if it packs.
-#[inline]
-fn key(addr: usize) -> Option<u64> {
-    let k = (addr as u64) >> 3;
-    (addr.is_multiple_of(8) && k != 0 && k >> KEY_BITS == 0).then_some(k)
-}
-
-/// Records the block at `addr` as allocated by `cs`. Call under the guard.
-#[inline]
-pub(crate) fn insert_block(addr: usize, cs: &'static Callsite) {
-    let hash = addr_hash(addr);
-    crate::guard::in_map(|| {
-        let mut tables = shard(hash);
-        match key(addr) {
-            Some(k) => tables.packed.insert(hash, k << ID_BITS | cs.id as u64),
-            None => {
-                tables.wide.insert(addr, cs.id);
-            }
-        }
-    });
-}
-
-/// Forgets the block at `addr` and returns its callsite, or `None` if it was never recorded (a
-/// block of the tracker's own, allocated under the guard). Call under the guard.
-#[inline]
-pub(crate) fn remove_block(addr: usize) -> Option<&'static Callsite> {
-    let hash = addr_hash(addr);
-    let id = crate::guard::in_map(|| {
-        let mut tables = shard(hash);
-        match key(addr) {
-            Some(k) => tables.packed.remove(hash, k).map(|e| (e & ID_MASK) as u32),
-            None => tables.wide.remove(&addr),
-        }
-    })?;
-    let cs = BY_ID[id as usize].load(Acquire);
-    // SAFETY: ids in the map come from published callsites, leaked and never freed.
+pub(crate) fn by_id(id: u32) -> Option<&'static Callsite> {
+    let cs = BY_ID.get(id as usize)?.load(Acquire);
+    // SAFETY: ids in the block map come from published callsites, leaked and never freed.
     unsafe { cs.as_ref() }
 }
 
@@ -478,56 +257,5 @@ mod tests {
         assert!(core::ptr::eq(a, b));
         assert!(!core::ptr::eq(a, c));
         assert!(callsites().any(|cs| core::ptr::eq(cs, c)));
-    }
-
-    #[test]
-    fn address_hash_mixes_low_bits() {
-        let distinct: std::collections::HashSet<u64> = (0..64u64)
-            .map(|i| addr_hash(0x7f00_0000_0000 + i as usize * 64) & 0xff)
-            .collect();
-        assert!(distinct.len() > 40, "{}", distinct.len());
-    }
-
-    #[test]
-    fn blocks_map_to_their_callsite() {
-        let a = intern(&[9, 9, 9]);
-        let b = intern(&[8, 8]);
-        insert_block(0x7f00_0000_1000, a);
-        insert_block(0x7f00_0000_1008, b);
-        insert_block(usize::MAX - 7, b); // does not pack: kept full width
-        assert!(core::ptr::eq(remove_block(0x7f00_0000_1000).unwrap(), a));
-        assert!(remove_block(0x7f00_0000_1000).is_none());
-        assert!(core::ptr::eq(remove_block(0x7f00_0000_1008).unwrap(), b));
-        assert!(core::ptr::eq(remove_block(usize::MAX - 7).unwrap(), b));
-    }
-
-    #[test]
-    fn packed_table_matches_a_model_through_growth_and_deletion() {
-        let mut table = Packed::new();
-        let mut model = std::collections::HashMap::new();
-        let mut x: u64 = 0x1234_5678;
-        for round in 0..20_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let k = 1 + x % 3000; // few keys: many collisions, removals and re-inserts
-            let hash = addr_hash((k << 3) as usize);
-            if let std::collections::hash_map::Entry::Vacant(v) = model.entry(k) {
-                v.insert(round & ID_MASK);
-                table.insert(hash, k << ID_BITS | (round & ID_MASK));
-            } else {
-                let id = model.remove(&k).unwrap();
-                assert_eq!(table.remove(hash, k), Some(k << ID_BITS | id), "key {k}");
-                assert_eq!(table.remove(hash, k), None);
-            }
-            assert_eq!(table.len, model.len());
-        }
-        for (k, id) in model {
-            assert_eq!(
-                table.remove(addr_hash((k << 3) as usize), k),
-                Some(k << ID_BITS | id)
-            );
-        }
-        assert_eq!(table.len, 0);
     }
 }
