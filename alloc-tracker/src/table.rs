@@ -1,4 +1,4 @@
-//! The tables: interned callsites with their counters, and the block map `address -> callsite`.
+//! Interned callsites with their counters, and their ids (the block map stores ids).
 //!
 //! **Callsites** are interned in a fixed open-addressing table of [`SLOTS`] atomic pointers in
 //! `.bss` (1 MiB of address space; only the pages that hold used slots become resident). Lookup is
