@@ -214,3 +214,39 @@ fn peak_share_is_the_callsites_bytes_at_the_heaps_peak() {
     assert!((35.0..=37.5).contains(&keep), "{keep}\n{text}");
     assert_eq!(share("30 000"), 0.0);
 }
+
+#[test]
+fn panic_under_a_budget_prints_its_backtrace_and_exits() {
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_limit_panic"))
+        .env_remove("ALLOC_TRACKER")
+        .env("RUST_BACKTRACE", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("helper binary runs");
+    // Read stderr on a thread: a full pipe must not stall the child.
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut pipe, &mut text).map(|_| text)
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("limit_panic still running after 60 s: the panic under a budget deadlocked");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = reader.join().unwrap().unwrap();
+    assert_eq!(status.code(), Some(101), "{text}");
+    assert!(text.contains("refused past the budget: true"), "{text}");
+    assert!(text.contains("stack backtrace:"), "{text}");
+    assert!(!text.contains("memory allocation of"), "{text}");
+    let last = text.lines().last().unwrap_or_default();
+    assert!(last.starts_with("SUMMARY: alloc-tracker: "), "{text}");
+}
