@@ -72,6 +72,8 @@ mod blockmap;
 mod capture;
 mod config;
 mod counters;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod dwarf;
 mod exit;
 mod guard;
 mod measure;
