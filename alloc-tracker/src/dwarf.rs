@@ -246,7 +246,12 @@ thread_local! {
 fn miss(addr: usize) -> Rule {
     #[cfg(test)]
     MISSES.with(|m| m.set(m.get() + 1));
-    let rule = find_rule(addr);
+    // The walk ends in std's entry frame around `main` and each thread (`runtime::in_user_entry`).
+    let rule = if crate::report::runtime::in_user_entry(addr) {
+        Rule::End
+    } else {
+        find_rule(addr)
+    };
     remember(addr, rule);
     rule
 }
@@ -579,7 +584,8 @@ mod tests {
                     return false;
                 }
                 ips.push(ip);
-                true
+                // The fast walk ends at std's entry frame, as `capture`'s libgcc walk does.
+                !crate::report::runtime::in_user_entry(ip - 1)
             })
         };
         ips

@@ -12,7 +12,7 @@
 //! Callsites with live blocks are listed by live bytes, the first `top` of them with their trimmed
 //! stacks. The last line is the machine-read `SUMMARY:` line, printed with zeros on a clean exit.
 
-mod runtime;
+pub(crate) mod runtime;
 pub(crate) mod symbolize;
 
 use core::fmt::Write as _;

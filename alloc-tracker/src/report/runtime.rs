@@ -35,6 +35,17 @@ impl Boundaries {
     }
 }
 
+/// Whether the instruction at `addr` (a return address minus one) lies in std's
+/// `__rust_begin_short_backtrace`, the frame around `main` and every spawned thread's entry.
+///
+/// DWARF stack walks end at the frame that returns there: the frames beyond are std's and the C
+/// library's, the same under every stack and cut from every report, and they were half the
+/// frames of a short stack. Reads the symbol table on first use (allocating: call it under the
+/// guard); `false` without one.
+pub(crate) fn in_user_entry(addr: usize) -> bool {
+    boundaries().is_some_and(|b| b.user.iter().any(|&(lo, hi)| lo <= addr && addr < hi))
+}
+
 /// The boundaries of this executable, read once; `None` without a usable symbol table.
 pub(crate) fn boundaries() -> Option<&'static Boundaries> {
     static CACHE: OnceLock<Option<Boundaries>> = OnceLock::new();
