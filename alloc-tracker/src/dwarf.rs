@@ -27,7 +27,9 @@
 //! address inside a loaded object but covered by no FDE, a return-address rule `Undefined`
 //! (`_start`, a thread's `clone3`) and a zero return address end the walk, as they end libgcc's
 //! (libgcc first tries to recognise a signal trampoline by its code bytes there; glibc's
-//! `__restore_rt` has an FDE, so that fallback only matters for other libcs).
+//! `__restore_rt` has an FDE, so that fallback only matters for other libcs). So does a return
+//! into std's `__rust_begin_short_backtrace`, cached as the end rule of those addresses: the
+//! frames beyond are the runtime's (see `report::runtime::in_user_entry`).
 //!
 //! Every stack read is bounds-checked against `[sp of the first frame, stack top)`, the live part
 //! of this thread's stack, and the CFA must strictly increase: a wrong rule or a corrupt stack

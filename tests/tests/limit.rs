@@ -1,8 +1,9 @@
 //! `Tracked<AlignedAlloc>` with `set_limit`: past the budget `try_reserve` errs, the counters stay
 //! exact, and raising the limit lets work go on. Alone in its file: the budget is global.
 //!
-//! Figures are collected while the budget is set and asserted after it is lifted: a failing
-//! assertion prints a backtrace, which allocates, and would itself be refused.
+//! Figures are collected while the budget is set and asserted after it is lifted, so that the
+//! assertions' own formatting is not refused (a panicking thread is exempt from the budget, see
+//! `set_limit`, but building an assertion's message happens before the panic starts).
 
 #[global_allocator]
 static GLOBAL: alloc_tracker::Tracked<alloc_core::AlignedAlloc> =
