@@ -2,46 +2,33 @@
 //! callsite interning, and a whole tracked alloc + free against the same inner allocator called
 //! directly. Run: `cargo bench -p alloc-tracker --bench per_alloc`.
 //!
-//! Measured 2026-11-26 on this workspace's machine (2 shared cores, x86-64, other builds running:
-//! ±20%), `--warm-up-time 1 --measurement-time 3`:
+//! Measured 2026-11-26 10:20 UTC on this workspace's machine (2 shared cores, x86-64, nothing else
+//! running; ±10% between runs), `--warm-up-time 1 --measurement-time 3`:
 //!
 //! | bench | time |
 //! |---|---:|
-//! | `capture/fp_32_frames` | 48 ns |
-//! | `capture/dwarf_32_frames` (`dwarf.rs`, cached rules; was 5.1–5.4 µs through libgcc) | 247–263 ns |
-//! | `intern/hit_32_frames` | 11 ns |
-//! | `intern/capture_and_intern_32` | 73 ns |
-//! | `alloc_free_64B/untracked` (`AlignedAlloc` called directly) | 5.1 ns |
-//! | `alloc_free_64B/tracked` (`Tracked<AlignedAlloc>`, 20 frames deep) | 107 ns |
-//! | `free_64B/tracked_free_only` | 39 ns |
-//! | `alloc_free_64B_two_threads/untracked` (wall time per pair) | 5.9 ns |
-//! | `alloc_free_64B_two_threads/tracked` (same callsite on both threads) | 64–200 ns |
+//! | `capture/fp_32_frames` | 44.8 ns |
+//! | `capture/dwarf_32_frames` (`dwarf.rs`, cached rules; 5.1–5.4 µs through libgcc) | 249 ns |
+//! | `intern/hit_32_frames` | 7.9 ns |
+//! | `intern/capture_and_intern_32` | 65.5 ns |
+//! | `alloc_free_64B/untracked` (`AlignedAlloc` called directly) | 4.6 ns |
+//! | `alloc_free_64B/tracked` (`Tracked<AlignedAlloc>`, 20 frames deep) | 106 ns |
+//! | `free_64B/tracked_free_only` | 30.7 ns |
+//! | `alloc_free_64B_two_threads/untracked` (wall time per pair) | 3.8 ns |
+//! | `alloc_free_64B_two_threads/tracked` (same callsite on both threads) | 109 ns |
 //!
 //! The frame-pointer walk is a chain of dependent loads, about 1.5 ns per frame: with the default
 //! 32 frames it is half of the tracked cost. The DWARF walk's cache hits cost about 8 ns per frame
-//! (the cache set, then one or two stack words, each load depending on the last). Whole programs pay far less than this 20× ratio, since
-//! they do other work between allocations. The `workload` binary's `churn`, `mt-churn` and `btree`
-//! copied into an example (release, `hyperfine -N -w 1 -r 5`, same noisy machine), exit report on:
+//! (the cache set, then one or two stack words, each load depending on the last). Whole programs
+//! pay far less than this 20× ratio, since they do other work between allocations: the `workload`
+//! binary's figures for every allocator are in `benches/RESULTS.md` (`benches/compare.sh`).
 //!
-//! | workload | `AlignedAlloc` | `Tracked<AlignedAlloc>` | ratio | peak RSS (`/usr/bin/time`) |
-//! |---|---:|---:|---:|---|
-//! | churn | 394 ms | 1.140 s | 2.9× | 6.1 MB → 6.7 MB |
-//! | mt-churn | 268 ms | 1.296 s | 4.8× | 14.4 MB → 13.4 MB |
-//! | btree | 1.296 s | 2.302 s | 1.8× | 96.7 MB → 113.2 MB (1.17×) |
-//!
-//! `btree` misses its 1.5× time target: its heap is far larger than the caches, and each alloc
-//! and free then pays a cache miss in the block map on top of the capture. Its block map held
-//! 16.8 MB at the peak (a `DashMap` took 35.6 MB). Before the exit report told runtime-held blocks
-//! apart by the symbol table, it loaded DWARF at every exit: +45 MB of peak RSS and ~0.3 s.
-//!
-//! `unwind=dwarf` against dhat-rs, the `workload` binary itself (`--features tracked` with
-//! `ALLOC_TRACKER=report=off,unwind=dwarf` vs `--features dhat`, `hyperfine -N -r 3`, 2026-11-26):
-//!
-//! | workload | tracked, libgcc unwind | tracked, `dwarf.rs` | dhat |
-//! |---|---:|---:|---:|
-//! | churn | 11.60 s | 0.865 s | 8.85 s |
-//! | vecgrow | 5.96 s | 1.203 s | 1.305 s |
-//! | btree | 7.26 s | 1.774 s | 5.37 s (±0.8) |
+//! History worth keeping: with a flat hash map from address to callsite (16.8 MB on `btree`, whose
+//! heap is far larger than the caches) nearly every insert and removal missed the cache, and
+//! `btree` ran 1.6× `AlignedAlloc`; grouping the map by page made it 1.2–1.4× (`blockmap.rs`).
+//! Before the exit report told runtime-held blocks apart by the symbol table, it loaded DWARF at
+//! every exit: +45 MB of peak RSS and ~0.3 s. Through libgcc, `unwind=dwarf` was slower than
+//! dhat-rs (churn 11.6 s against 8.85 s); the cached walk of `dwarf.rs` took it to 0.87 s.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;

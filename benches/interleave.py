@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Re-times chosen cells of benches/compare.sh with the variants interleaved.
+
+hyperfine runs all of one command's runs, then all of the next: on this shared VM a quiet or busy
+minute then lands on one variant only (the same binary's time has moved by 1.5x between two
+minutes). Here every round runs each variant once, in turn, so slow spells hit them all alike;
+the medians' ratios are what RESULTS.md quotes for close calls.
+
+    benches/interleave.py ROUNDS WORKLOAD VARIANT...      # after benches/compare.sh built them
+    benches/interleave.py 7 vecgrow aligned tracked tracked-dwarf dhat
+
+Variants are the binaries target/compare/workload-<variant> that compare.sh builds;
+`tracked` runs with ALLOC_TRACKER=report=off, `tracked-dwarf` with report=off,unwind=dwarf.
+Prints one line per variant: median wall time, its ratio to the first variant, and the median
+peak RSS (from wait4, per child).
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "compare")
+
+
+def command(variant):
+    env = dict(os.environ)
+    env.pop("ALLOC_TRACKER", None)
+    binary = variant
+    if variant == "tracked":
+        env["ALLOC_TRACKER"] = "report=off"
+    elif variant == "tracked-dwarf":
+        env["ALLOC_TRACKER"] = "report=off,unwind=dwarf"
+        binary = "tracked"
+    path = os.path.join(OUT, f"workload-{binary}")
+    if not os.access(path, os.X_OK):
+        sys.exit(f"interleave.py: {path} missing: run benches/compare.sh first")
+    return path, env
+
+
+def run_once(path, env, workload):
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [path, workload], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if status != 0:
+        sys.exit(f"interleave.py: {path} {workload} failed ({status})")
+    return elapsed, usage.ru_maxrss
+
+
+def main():
+    if len(sys.argv) < 4:
+        sys.exit(__doc__)
+    rounds, workload, variants = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+    commands = {v: command(v) for v in variants}
+    times = {v: [] for v in variants}
+    rss = {v: [] for v in variants}
+    for _ in range(rounds):
+        for v in variants:
+            t, m = run_once(*commands[v], workload)
+            times[v].append(t)
+            rss[v].append(m)
+    base = statistics.median(times[variants[0]])
+    for v in variants:
+        med = statistics.median(times[v])
+        print(
+            f"{workload:9} {v:14} median {med:.3f} s  {med / base:.2f}x {variants[0]}  "
+            f"(min {min(times[v]):.3f}, max {max(times[v]):.3f})  "
+            f"peak RSS {statistics.median(rss[v]) / 1024:.1f} MiB"
+        )
+
+
+if __name__ == "__main__":
+    main()
