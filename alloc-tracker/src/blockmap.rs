@@ -18,7 +18,8 @@
 //! them for 1-byte alignment) go to an ordered map at full width.
 //!
 //! The shard lock is held only for the map operation itself, never across the inner allocator's
-//! call for a user's block. Tables grow and shrink with the global allocator under that lock; the
+//! call for a user's block. Around `fork` the forking thread takes every shard's lock
+//! (`pthread_atfork`), so the child never inherits a shard locked by a thread it does not have. Tables grow and shrink with the global allocator under that lock; the
 //! caller holds the tracker's guard and marks the thread as inside the map ([`crate::guard::in_map`]),
 //! so those calls are the tracker's overhead and never re-enter the map.
 
@@ -391,6 +392,45 @@ fn shard(addr: usize) -> (u64, MutexGuard<'static, Dir>) {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     (hash, dir)
+}
+
+/// The shard guards taken before a `fork` (see [`register_fork_handlers`]).
+///
+/// Slot `i` is written only while shard `i`'s lock is held and read only before it is released,
+/// so the shard's own mutex orders every access to it.
+struct HeldForFork(core::cell::UnsafeCell<[Option<MutexGuard<'static, Dir>>; SHARDS]>);
+
+// SAFETY: see the type's docs: slot `i` is only touched by the thread holding shard `i`'s lock.
+unsafe impl Sync for HeldForFork {}
+
+static HELD_FOR_FORK: HeldForFork =
+    HeldForFork(core::cell::UnsafeCell::new([const { None }; SHARDS]));
+
+/// Takes every shard's lock before `fork`, so that no shard is copied into the child locked by a
+/// thread that does not exist there (its next allocation in that shard would wait forever).
+extern "C" fn before_fork() {
+    for (i, shard) in SHARDS_.iter().enumerate() {
+        let guard = shard.0.lock().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: this thread holds shard `i`'s lock (`HeldForFork`'s rule).
+        unsafe { (*HELD_FOR_FORK.0.get())[i] = Some(guard) };
+    }
+}
+
+/// Releases what [`before_fork`] took, in the parent and in the child (where the forking thread
+/// is the only one, and the owner of every guard).
+extern "C" fn after_fork() {
+    for i in 0..SHARDS {
+        // SAFETY: this thread took shard `i`'s lock in `before_fork` and still holds it.
+        drop(unsafe { (*HELD_FOR_FORK.0.get())[i].take() });
+    }
+}
+
+/// Registers [`before_fork`] and [`after_fork`] with `pthread_atfork` (once, when the tracker is
+/// first used).
+pub(crate) fn register_fork_handlers() {
+    // SAFETY: the handlers are `extern "C"` functions that never unwind (locking recovers from
+    // poisoning) and allocate nothing.
+    unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };
 }
 
 /// Records the block at `addr` as allocated by `cs`. Call under the guard.

@@ -71,6 +71,7 @@ fn register() {
     unsafe {
         libc::atexit(at_exit);
     }
+    crate::blockmap::register_fork_handlers();
 }
 
 extern "C" fn at_exit() {

@@ -215,38 +215,74 @@ fn peak_share_is_the_callsites_bytes_at_the_heaps_peak() {
     assert_eq!(share("30 000"), 0.0);
 }
 
-#[test]
-fn panic_under_a_budget_prints_its_backtrace_and_exits() {
-    use std::time::{Duration, Instant};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_limit_panic"))
-        .env_remove("ALLOC_TRACKER")
-        .env("RUST_BACKTRACE", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("helper binary runs");
-    // Read stderr on a thread: a full pipe must not stall the child.
-    let mut pipe = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
+/// Runs `exe` with `env`, failing the test if it has not exited after `limit` (a deadlock):
+/// its exit status, stdout and stderr.
+fn run_within(
+    exe: &str,
+    env: &[(&str, &str)],
+    limit: std::time::Duration,
+) -> (std::process::ExitStatus, String, String) {
+    use std::io::Read;
+    let mut cmd = Command::new(exe);
+    cmd.env_remove("ALLOC_TRACKER")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("helper binary runs");
+    // Read both pipes on threads: a full pipe must not stall the child.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut pipe, &mut text).map(|_| text)
+        out.read_to_string(&mut text).map(|_| text)
     });
-    let start = Instant::now();
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        err.read_to_string(&mut text).map(|_| text)
+    });
+    let start = std::time::Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        if start.elapsed() > Duration::from_secs(60) {
+        if start.elapsed() > limit {
             child.kill().unwrap();
-            panic!("limit_panic still running after 60 s: the panic under a budget deadlocked");
+            panic!("{exe} still running after {limit:?}: deadlocked");
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(std::time::Duration::from_millis(50));
     };
-    let text = reader.join().unwrap().unwrap();
+    (
+        status,
+        out.join().unwrap().unwrap(),
+        err.join().unwrap().unwrap(),
+    )
+}
+
+#[test]
+fn panic_under_a_budget_prints_its_backtrace_and_exits() {
+    let (status, _, text) = run_within(
+        env!("CARGO_BIN_EXE_limit_panic"),
+        &[("RUST_BACKTRACE", "1")],
+        std::time::Duration::from_secs(60),
+    );
     assert_eq!(status.code(), Some(101), "{text}");
     assert!(text.contains("refused past the budget: true"), "{text}");
     assert!(text.contains("stack backtrace:"), "{text}");
     assert!(!text.contains("memory allocation of"), "{text}");
     let last = text.lines().last().unwrap_or_default();
     assert!(last.starts_with("SUMMARY: alloc-tracker: "), "{text}");
+}
+
+#[test]
+fn fork_while_other_threads_allocate_does_not_deadlock_the_child() {
+    // Before the tracker took its locks around fork, this hung within the first few forks.
+    let (status, out, err) = run_within(
+        env!("CARGO_BIN_EXE_fork_churn"),
+        &[],
+        std::time::Duration::from_secs(120),
+    );
+    assert!(status.success(), "{status}\n{err}");
+    assert_eq!(out, "200 children exited\n");
+    // One report, from the parent: the children leave with `_exit`.
+    assert_eq!(err.matches("SUMMARY: alloc-tracker: ").count(), 1, "{err}");
 }

@@ -1,0 +1,68 @@
+//! Forks 200 times while two threads allocate and free without pause; each child frees a block
+//! one of those threads allocated, allocates, and leaves with `_exit`. A block-map lock held by
+//! another thread at the moment of `fork` stays held forever in the child (the thread that held
+//! it does not exist there): the tracker must take its locks around `fork`. Run by
+//! `tests/exit_report.rs` with a time limit.
+
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+#[global_allocator]
+static GLOBAL: alloc_tracker::Tracked<alloc_core::AlignedAlloc> =
+    alloc_tracker::Tracked::new(alloc_core::AlignedAlloc::new());
+
+static STOP: AtomicBool = AtomicBool::new(false);
+/// A block each allocating thread hands over (null when taken).
+static HANDED: [AtomicPtr<[u8; 64]>; 2] = [const { AtomicPtr::new(std::ptr::null_mut()) }; 2];
+
+fn churn(slot: &AtomicPtr<[u8; 64]>) {
+    let mut ring: Vec<Box<[u8; 64]>> = Vec::with_capacity(64);
+    let mut i = 0u64;
+    while !STOP.load(Ordering::Relaxed) {
+        ring.push(Box::new([i as u8; 64]));
+        if ring.len() == 64 {
+            ring.swap_remove((i % 64) as usize);
+        }
+        if slot.load(Ordering::Relaxed).is_null() {
+            slot.store(Box::into_raw(Box::new([7u8; 64])), Ordering::Release);
+        }
+        i += 1;
+    }
+}
+
+fn main() {
+    let threads: Vec<_> = HANDED
+        .iter()
+        .map(|slot| std::thread::spawn(move || churn(slot)))
+        .collect();
+    let mut children = 0;
+    for round in 0..200 {
+        let handed = HANDED[round % 2].swap(std::ptr::null_mut(), Ordering::Acquire);
+        // SAFETY: `fork` in a process with other threads: the child only allocates and frees
+        // through the global allocator (the subject of this test) and leaves with `_exit`.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            if !handed.is_null() {
+                // SAFETY: a block from `Box::into_raw` above, owned by this process's copy.
+                drop(unsafe { Box::from_raw(handed) });
+            }
+            let v = vec![round as u8; 1000];
+            // SAFETY: ends the child without running exit handlers (no report from children).
+            unsafe { libc::_exit(i32::from(v[999] != round as u8)) };
+        }
+        assert!(pid > 0, "fork failed");
+        if !handed.is_null() {
+            // SAFETY: as above, the parent's copy.
+            drop(unsafe { Box::from_raw(handed) });
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked.
+        let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(waited == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        children += 1;
+    }
+    STOP.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    println!("{children} children exited");
+}
