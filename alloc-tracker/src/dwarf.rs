@@ -93,6 +93,20 @@ enum Rule {
     Unsupported,
 }
 
+impl Rule {
+    /// A [`Rule::Frame`]'s fields (`cfa_rbp`, `cfa_off`, `bp_off`); `None` for other rules.
+    fn frame(self) -> Option<(bool, i32, Option<i32>)> {
+        match self {
+            Rule::Frame {
+                cfa_rbp,
+                cfa_off,
+                bp_off,
+            } => Some((cfa_rbp, cfa_off, bp_off)),
+            Rule::End | Rule::Unsupported => None,
+        }
+    }
+}
+
 /// Cache slots, in sets of two: 128 KiB of `.bss`, touched only where used. Two ways, the most
 /// recent first, keep two colliding hot addresses both cached, where a direct-mapped table would
 /// re-read the CFI (microseconds) on every capture through both.
@@ -125,14 +139,7 @@ const BP_OFF_BITS: u32 = 28;
 /// bit 33 "rbp saved", bits 34..62 `bp_off` (two's complement, 28 bits). `None` if `bp_off`
 /// does not fit, or for other rules.
 fn encode(rule: Rule) -> Option<u64> {
-    let Rule::Frame {
-        cfa_rbp,
-        cfa_off,
-        bp_off,
-    } = rule
-    else {
-        return None;
-    };
+    let (cfa_rbp, cfa_off, bp_off) = rule.frame()?;
     let mut bits = 1 << 63 | u64::from(cfa_off as u32) | u64::from(cfa_rbp) << 32;
     if let Some(off) = bp_off {
         let limit = 1i32 << (BP_OFF_BITS - 1);
@@ -148,14 +155,7 @@ fn encode(rule: Rule) -> Option<u64> {
 /// set, bit 14 `cfa_rbp`, bits 0..8 `cfa_off / 8`, bits 8..14 `k` for a saved `rbp` at
 /// `CFA - 8k` (0 = unchanged). `None` for other rules.
 fn encode_inline(rule: Rule) -> Option<u64> {
-    let Rule::Frame {
-        cfa_rbp,
-        cfa_off,
-        bp_off,
-    } = rule
-    else {
-        return None;
-    };
+    let (cfa_rbp, cfa_off, bp_off) = rule.frame()?;
     let words = u64::try_from(cfa_off)
         .ok()
         .filter(|o| o.is_multiple_of(8) && o / 8 < 256)?
