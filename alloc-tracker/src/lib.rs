@@ -62,6 +62,12 @@
 //! figures. Measured figures (per operation and whole workloads) are in `benches/per_alloc.rs`'s
 //! docs and `benches/RESULTS.md`.
 //!
+//! One exception to "no I/O while allocating": a DWARF walk's first cache miss reads the
+//! executable's symbol table once (the read the exit report makes anyway, through a 64 KiB
+//! buffer, no lock held), to learn where std's entry frames are and end walks there. Around
+//! `fork`, the block map's locks are taken (`pthread_atfork`), so a child process never inherits
+//! one held by a thread it does not have.
+//!
 //! Frame-pointer capture needs frame pointers in every crate on the stack. Cargo applies the
 //! workspace's `build.rustflags` to all crates it compiles, but rustdoc does not, so doctests may
 //! miss their own frames; `unwind=dwarf` does not depend on them.
