@@ -62,9 +62,9 @@
 //! figures. Measured figures (per operation and whole workloads) are in `benches/per_alloc.rs`'s
 //! docs and `benches/RESULTS.md`.
 //!
-//! One exception to "no I/O while allocating": a DWARF walk's first cache miss reads the
-//! executable's symbol table once (the read the exit report makes anyway, through a 64 KiB
-//! buffer, no lock held), to learn where std's entry frames are and end walks there. Around
+//! When stacks will be walked by DWARF, the executable's symbol table is read once before `main`
+//! (an ELF constructor; the read the exit report makes anyway) to learn where std's entry frames
+//! are and end walks there: no allocation does I/O. Around
 //! `fork`, the block map's locks are taken (`pthread_atfork`), so a child process never inherits
 //! one held by a thread it does not have.
 //!

@@ -286,3 +286,22 @@ fn fork_while_other_threads_allocate_does_not_deadlock_the_child() {
     // One report, from the parent: the children leave with `_exit`.
     assert_eq!(err.matches("SUMMARY: alloc-tracker: ").count(), 1, "{err}");
 }
+
+#[test]
+fn dwarf_walks_end_at_std_entry_frame() {
+    let len = |config: &str| -> usize {
+        let out = run(env!("CARGO_BIN_EXE_stack_len"), Some(config));
+        assert!(out.status.success(), "{config}: {}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    let (fp, dwarf) = (len("unwind=fp,report=off"), len("unwind=dwarf,report=off"));
+    // Beyond `__rust_begin_short_backtrace` the frame-pointer walk sees lang_start's closure,
+    // lang_start_internal, lang_start, the C `main` and `__libc_start_call_main` (where libc's
+    // frame-pointer chain ends). Measured in debug builds: fp 18 or 20 frames, dwarf 13 or 15; with
+    // the constructor that reads the symbol table before `main` switched off, dwarf 22 (it then
+    // walks on to `_start`).
+    assert!(
+        dwarf > 3 && dwarf + 3 <= fp,
+        "fp {fp} frames, dwarf {dwarf}"
+    );
+}

@@ -40,15 +40,47 @@ impl Boundaries {
 ///
 /// DWARF stack walks end at the frame that returns there: the frames beyond are std's and the C
 /// library's, the same under every stack and cut from every report, and they were half the
-/// frames of a short stack. Reads the symbol table on first use (allocating: call it under the
-/// guard); `false` without one.
+/// frames of a short stack. Never reads anything itself (it runs while allocating): the symbol
+/// table is read before `main` by [`PRELOAD`] when DWARF walks are in prospect; `false` until
+/// then, or without a symbol table. (Unit tests, which walk stacks in an fp build, read it on
+/// first use.)
 pub(crate) fn in_user_entry(addr: usize) -> bool {
-    boundaries().is_some_and(|b| b.user.iter().any(|&(lo, hi)| lo <= addr && addr < hi))
+    #[cfg(test)]
+    let loaded = boundaries();
+    #[cfg(not(test))]
+    let loaded = CACHE.get().and_then(Option::as_ref);
+    loaded.is_some_and(|b| b.user.iter().any(|&(lo, hi)| lo <= addr && addr < hi))
 }
+
+/// Reads the symbol table before `main` (an ELF constructor) when this process will walk stacks
+/// by DWARF (`ALLOC_TRACKER` asks for `unwind=dwarf`, or the build has no frame pointers), so that
+/// no allocation has to: the hot path does no I/O. The exit report would read it anyway.
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static PRELOAD: extern "C" fn() = preload;
+
+extern "C" fn preload() {
+    // SAFETY: the name is a NUL-terminated literal; getenv returns null or a NUL-terminated string
+    // owned by the environment, read here at once (before `main`: no other thread yet).
+    let asks_dwarf = unsafe {
+        let value = libc::getenv(c"ALLOC_TRACKER".as_ptr());
+        !value.is_null()
+            && core::ffi::CStr::from_ptr(value)
+                .to_bytes()
+                .windows(12)
+                .any(|w| w == b"unwind=dwarf")
+    };
+    if asks_dwarf || !crate::capture::FRAME_POINTERS {
+        // Under the guard: the memory it takes is the tracker's own.
+        let _ = crate::guard::with_guard(|_| boundaries());
+    }
+}
+
+static CACHE: OnceLock<Option<Boundaries>> = OnceLock::new();
 
 /// The boundaries of this executable, read once; `None` without a usable symbol table.
 pub(crate) fn boundaries() -> Option<&'static Boundaries> {
-    static CACHE: OnceLock<Option<Boundaries>> = OnceLock::new();
     CACHE
         .get_or_init(|| read(load_bias()?).ok().flatten())
         .as_ref()
