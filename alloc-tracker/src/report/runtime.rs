@@ -61,20 +61,20 @@ pub(crate) fn in_user_entry(addr: usize) -> bool {
 static PRELOAD: extern "C" fn() = preload;
 
 extern "C" fn preload() {
-    // SAFETY: the name is a NUL-terminated literal; getenv returns null or a NUL-terminated string
-    // owned by the environment, read here at once (before `main`: no other thread yet).
-    let asks_dwarf = unsafe {
-        let value = libc::getenv(c"ALLOC_TRACKER".as_ptr());
-        !value.is_null()
-            && core::ffi::CStr::from_ptr(value)
-                .to_bytes()
-                .windows(12)
-                .any(|w| w == b"unwind=dwarf")
-    };
-    if asks_dwarf || !crate::capture::FRAME_POINTERS {
-        // Under the guard: the memory it takes is the tracker's own.
-        let _ = crate::guard::with_guard(|_| boundaries());
-    }
+    // Under the guard: the memory taken (the configuration, the tables) is the tracker's own. The
+    // configuration is the one every allocation reads (its warnings, if any, print now).
+    let _ = crate::guard::with_guard(|guard| {
+        let cfg = crate::config::get(guard);
+        let dwarf = match cfg.unwind {
+            crate::config::Unwind::Dwarf => true,
+            crate::config::Unwind::Auto | crate::config::Unwind::Fp => {
+                !crate::capture::FRAME_POINTERS
+            }
+        };
+        if dwarf && !cfg.off {
+            boundaries();
+        }
+    });
 }
 
 static CACHE: OnceLock<Option<Boundaries>> = OnceLock::new();
