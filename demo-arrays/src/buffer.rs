@@ -64,7 +64,7 @@ impl<T: Element> AlignedBuf<T> {
     /// A zero-filled buffer (zero bytes are a valid value of every element type).
     pub(crate) fn try_zeroed(len: usize, shape: &[usize]) -> Result<Self, ArrayError> {
         let ptr = Self::raw_alloc(len, shape, true)?;
-        // Invariant 2 holds: every `Element` accepts all-zero bytes (0, 0.0, false).
+        // Invariant 2 holds: all-zero bytes are a valid value of every `Element` (its item 3).
         Ok(AlignedBuf {
             ptr,
             len,

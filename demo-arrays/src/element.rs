@@ -139,10 +139,21 @@ pub enum Scalar {
 ///
 /// # Safety
 ///
-/// Implementors promise: `T` is `Copy`, has no padding, and its size and alignment equal
-/// `DTYPE.itemsize()`; every bit pattern of that size is a valid `T` except where
-/// [`Element::valid_bytes`] says otherwise (only `bool` restricts: bytes must be 0 or 1). `.npy`
-/// loading and memory mapping rely on this to view file bytes as `&[T]`.
+/// Implementors promise, and the crate's unsafe code relies on it:
+///
+/// 1. `T` is `Copy` and has no padding: every byte of a `T` is initialised (`.npy` writing views
+///    elements as bytes).
+/// 2. `size_of::<T>() == DTYPE.itemsize()`, and `align_of::<T>()` divides it and is at most
+///    [`ALIGN`](crate::ALIGN). The alignment is the platform's, not the size: `i64`, `u64` and `f64`
+///    are 4-byte aligned on 32-bit x86. Mapped files are checked against `align_of::<T>()`, and
+///    64-byte buffers satisfy every element.
+/// 3. All-zero bytes are a valid `T` (`0`, `0.0`, `false`): [`zeros`](crate::NdArray::zeros) and
+///    `npy::load`'s buffer are zero-filled allocations used as `T` without writing each element.
+/// 4. Every bit pattern of that size is a valid `T` except where [`Element::valid_bytes`] says
+///    otherwise (only `bool` restricts: bytes must be 0 or 1). `.npy` loading and memory mapping call
+///    `valid_bytes` and rely on it to view file bytes as `&[T]`.
+///
+/// Items 1 and 2 are checked at compile time for the crate's own implementations.
 pub unsafe trait Element:
     Copy + Debug + Default + PartialEq + Send + Sync + 'static
 {
@@ -179,10 +190,19 @@ pub trait Num: Element + PartialOrd {
     fn to_f64(self) -> f64;
 }
 
+/// Compile-time check of `Element`'s layout rules (items 1–2) for `T` with `dtype`.
+const fn layout_ok<T>(dtype: DType) -> bool {
+    size_of::<T>() == dtype.itemsize()
+        && dtype.itemsize().is_multiple_of(align_of::<T>())
+        && align_of::<T>() <= crate::buffer::ALIGN
+}
+
 macro_rules! int_element {
     ($($t:ty => $d:ident, $kind:ident, $wide:ty);* $(;)?) => {$(
-        // SAFETY: a primitive integer has no padding, its size and alignment are its dtype's itemsize,
-        // and every bit pattern is a valid value.
+        const _: () = assert!(layout_ok::<$t>(DType::$d));
+        // SAFETY: a primitive integer has no padding, its size is its dtype's itemsize and its
+        // alignment divides it (checked at compile time above), all-zero bytes are 0, and every bit
+        // pattern is a valid value.
         unsafe impl Element for $t {
             const DTYPE: DType = DType::$d;
             fn to_scalar(self) -> Scalar {
@@ -222,8 +242,10 @@ int_element! {
 
 macro_rules! float_element {
     ($($t:ty => $d:ident);* $(;)?) => {$(
-        // SAFETY: a primitive float has no padding, its size and alignment are its dtype's itemsize,
-        // and every bit pattern is a valid value (possibly a NaN).
+        const _: () = assert!(layout_ok::<$t>(DType::$d));
+        // SAFETY: a primitive float has no padding, its size is its dtype's itemsize and its
+        // alignment divides it (checked at compile time above), all-zero bytes are +0.0, and every
+        // bit pattern is a valid value (possibly a NaN).
         unsafe impl Element for $t {
             const DTYPE: DType = DType::$d;
             fn to_scalar(self) -> Scalar {
@@ -259,8 +281,10 @@ macro_rules! float_element {
 
 float_element! { f32 => F32; f64 => F64 }
 
-// SAFETY: `bool` is one byte with alignment 1 and no padding; only the bytes 0 and 1 are valid, which
-// `valid_bytes` checks and every byte-to-`bool` path (`.npy` load and mmap) calls before viewing bytes.
+const _: () = assert!(layout_ok::<bool>(DType::Bool));
+// SAFETY: `bool` is one byte with alignment 1 and no padding; the zero byte is `false`; only the
+// bytes 0 and 1 are valid, which `valid_bytes` checks and every byte-to-`bool` path (`.npy` load and
+// mmap) calls before viewing bytes.
 unsafe impl Element for bool {
     const DTYPE: DType = DType::Bool;
     fn valid_bytes(bytes: &[u8]) -> bool {

@@ -45,6 +45,25 @@ impl<T: Element> NdArray<T> {
         Ok(Self::from_buf(unsafe { buf.assume_init() }, geom))
     }
 
+    /// Builds a C-order array of `shape` whose `fill` writes a prefix of the fresh buffer and returns
+    /// its length. The array is returned only if that is every element; otherwise an error (the
+    /// buffer is freed unread). For fills whose count comes from an earlier pass over the data.
+    pub(crate) fn try_build_exact(
+        shape: &[usize],
+        fill: impl FnOnce(&mut [MaybeUninit<T>]) -> usize,
+    ) -> Result<Self, ArrayError> {
+        let (len, geom) = Self::len_of(shape)?;
+        let mut buf: UninitBuf<T> = AlignedBuf::try_uninit(len, shape)?;
+        let written = fill(buf.as_uninit_mut());
+        if written != len {
+            return Err(ArrayError::Invalid(format!(
+                "{written} elements produced for an array of {len}: the input changed while being read"
+            )));
+        }
+        // SAFETY: `fill` reports writing the first `written == len` elements, i.e. all of them.
+        Ok(Self::from_buf(unsafe { buf.assume_init() }, geom))
+    }
+
     /// An array of zeros (NumPy's `np.zeros(shape)`). Panics with NumPy's out-of-memory message if it
     /// cannot be allocated; see [`try_zeros`](Self::try_zeros).
     pub fn zeros(shape: &[usize]) -> Self {
@@ -131,5 +150,35 @@ impl<T: Element> NdArray<T> {
             geom: self.geom,
             data: SharedRepr(Arc::new(self.data.0)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fill_that_falls_short_is_an_error_not_uninitialised_memory() {
+        let short = NdArray::<f64>::try_build_exact(&[3], |out| {
+            out[0].write(1.0);
+            1
+        });
+        assert!(
+            short
+                .unwrap_err()
+                .to_string()
+                .contains("1 elements produced for an array of 3")
+        );
+        let long = NdArray::<f64>::try_build_exact(&[1], |out| {
+            out[0].write(1.0);
+            2
+        });
+        assert!(long.is_err());
+        let ok = NdArray::<f64>::try_build_exact(&[2], |out| {
+            out[0].write(1.0);
+            out[1].write(2.0);
+            2
+        });
+        assert_eq!(ok.unwrap().to_vec(), vec![1.0, 2.0]);
     }
 }

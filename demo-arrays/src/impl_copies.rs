@@ -121,7 +121,8 @@ impl<S: Data> ArrayBase<S> {
     }
 
     /// NumPy's `a[mask]` for a boolean mask of the same shape: the selected elements, in C order, as
-    /// a new 1-d array. Allocates exactly `count × itemsize` bytes (the mask is counted first).
+    /// a new 1-d array. Allocates exactly `count × itemsize` bytes: the mask is counted first, then
+    /// counted again while the elements are copied, and the copy is used only if both counts agree.
     pub fn mask<M: Data<Elem = bool>>(
         &self,
         mask: &ArrayBase<M>,
@@ -134,15 +135,15 @@ impl<S: Data> ArrayBase<S> {
             ));
         }
         let count = mask.iter().filter(|&&b| b).count();
-        NdArray::try_build(&[count], |out| {
-            let picked = self
-                .iter()
-                .zip(mask.iter())
-                .filter(|(_, m)| **m)
-                .map(|(x, _)| *x);
-            for (o, x) in out.iter_mut().zip(picked) {
-                o.write(x);
+        NdArray::try_build_exact(&[count], |out| {
+            let mut k = 0;
+            for (x, _) in self.iter().zip(mask.iter()).filter(|(_, m)| **m) {
+                if let Some(o) = out.get_mut(k) {
+                    o.write(*x);
+                }
+                k += 1;
             }
+            k
         })
     }
 }

@@ -89,8 +89,11 @@
 //! Unsafe code is confined to `buffer.rs` (allocation), element access in the traversal and
 //! reduction loops (each `// SAFETY:` names the `ArrayBase` invariant it relies on), and `npy/`
 //! (viewing file bytes as elements, after checking length, alignment and, for `bool`, values).
-//! [`npy::open_mmap`] is a safe function with the usual memory-map caveat, documented there: the
-//! file must not be truncated or modified by another process while mapped.
+//! [`npy::open_mmap`] and [`npy::create_mmap`] are `unsafe fn`s, as `memmap2`'s maps are: the
+//! caller promises that nothing outside the array writes or truncates the file while it is mapped
+//! (other processes, `std::fs::write`). Within the process, demo-arrays' own functions are checked:
+//! `npy::save` and `create_mmap` refuse to overwrite a mapped file, and a read-write map excludes
+//! every other map of the same file (an error, never a second `&mut`).
 //!
 //! ## Layout of the crate
 //!

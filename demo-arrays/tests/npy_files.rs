@@ -7,6 +7,16 @@ use std::path::{Path, PathBuf};
 use demo_arrays::npy::{self, MmapMode};
 use demo_arrays::{ArrayError, DType, Element, NdArray, s};
 
+/// `npy::open_mmap` for these tests' files.
+fn map<T: Element>(
+    path: impl AsRef<Path>,
+    mode: MmapMode,
+) -> Result<npy::MmapArray<T>, ArrayError> {
+    // SAFETY: the files mapped here are committed fixtures or this test binary's own temporary
+    // files; nothing outside demo-arrays writes or truncates them while they are mapped.
+    unsafe { npy::open_mmap::<T>(path, mode) }
+}
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
@@ -98,7 +108,7 @@ fn reads_fortran_order_and_version_2() {
         npy::load::<i32>(fixture("i4_v2_2x2.npy")).unwrap().to_vec(),
         vec![1, 2, 3, 4]
     );
-    let m = npy::open_mmap::<f64>(fixture("f8_fortran_2x3.npy"), MmapMode::ReadOnly).unwrap();
+    let m = map::<f64>(fixture("f8_fortran_2x3.npy"), MmapMode::ReadOnly).unwrap();
     assert_eq!(m.to_vec(), f.to_vec());
 }
 
@@ -175,19 +185,19 @@ fn mmap_modes_behave_like_numpy() {
     let p = dir.join("m.npy");
     npy::save(&p, &NdArray::<f64>::arange(8)).unwrap();
     // 'r': read-only; a mutable view is refused.
-    let mut r = npy::open_mmap::<f64>(&p, MmapMode::ReadOnly).unwrap();
+    let mut r = map::<f64>(&p, MmapMode::ReadOnly).unwrap();
     assert_eq!(r.sum(), 28.0);
     assert!(!r.flags().writeable && !r.flags().owns_data);
     assert!(r.try_view_mut().is_err());
     drop(r);
     // 'c': writes stay private.
-    let mut c = npy::open_mmap::<f64>(&p, MmapMode::CopyOnWrite).unwrap();
+    let mut c = map::<f64>(&p, MmapMode::CopyOnWrite).unwrap();
     c.try_view_mut().unwrap().fill(1.0);
     assert_eq!(c.sum(), 8.0);
     drop(c);
     assert_eq!(npy::load::<f64>(&p).unwrap().sum(), 28.0);
     // 'r+': writes reach the file.
-    let mut w = npy::open_mmap::<f64>(&p, MmapMode::ReadWrite).unwrap();
+    let mut w = map::<f64>(&p, MmapMode::ReadWrite).unwrap();
     w.try_view_mut()
         .unwrap()
         .slice_mut(&s![3..5])
@@ -208,7 +218,7 @@ fn expect_npy_error(path: &Path, needle: &str) {
         Ok(_) => panic!("{} loaded", path.display()),
     };
     assert!(msg.contains(needle), "{msg:?} does not mention {needle:?}");
-    let msg = npy::open_mmap::<f64>(path, MmapMode::ReadOnly)
+    let msg = map::<f64>(path, MmapMode::ReadOnly)
         .expect_err("mapped")
         .to_string();
     assert!(msg.contains(needle), "{msg:?} does not mention {needle:?}");
@@ -279,7 +289,7 @@ fn malformed_files_are_errors_naming_the_problem() {
             .contains("not valid bool")
     );
     assert!(
-        npy::open_mmap::<bool>(&p, MmapMode::ReadOnly)
+        map::<bool>(&p, MmapMode::ReadOnly)
             .unwrap_err()
             .to_string()
             .contains("not valid bool")
@@ -307,9 +317,7 @@ fn misaligned_data_offset_is_refused_by_mmap_but_loads() {
     let p = dir.join("odd.npy");
     std::fs::write(&p, &bytes).unwrap();
     assert_eq!(npy::load::<f64>(&p).unwrap().to_vec(), vec![1.5, 2.5]);
-    let e = npy::open_mmap::<f64>(&p, MmapMode::ReadOnly)
-        .unwrap_err()
-        .to_string();
+    let e = map::<f64>(&p, MmapMode::ReadOnly).unwrap_err().to_string();
     assert!(e.contains("not aligned for float64"), "{e}");
 }
 
@@ -321,7 +329,7 @@ fn every_truncation_of_a_valid_file_is_an_error_not_a_panic() {
     for n in 0..good.len() {
         std::fs::write(&p, &good[..n]).unwrap();
         assert!(npy::load::<i32>(&p).is_err(), "prefix of {n} bytes loaded");
-        assert!(npy::open_mmap::<i32>(&p, MmapMode::ReadOnly).is_err());
+        assert!(map::<i32>(&p, MmapMode::ReadOnly).is_err());
     }
     // And every single-byte corruption of the header either errors or loads 4 elements.
     for i in 0..good.len() - 16 {
@@ -338,7 +346,8 @@ fn every_truncation_of_a_valid_file_is_an_error_not_a_panic() {
 fn create_mmap_writes_a_file_numpy_can_read() {
     let dir = TempDir::new("create");
     let p = dir.join("new.npy");
-    let mut m = npy::create_mmap::<i16>(&p, &[3, 5]).unwrap();
+    // SAFETY: a fresh temporary file of this test.
+    let mut m = unsafe { npy::create_mmap::<i16>(&p, &[3, 5]) }.unwrap();
     assert_eq!(m.sum(), 0);
     m.try_view_mut().unwrap().slice_mut(&s![1, ..]).fill(7);
     m.flush().unwrap();
@@ -354,4 +363,61 @@ fn create_mmap_writes_a_file_numpy_can_read() {
 fn absurd_broadcast_shapes_are_refused() {
     let a = NdArray::<f64>::zeros(&[1]);
     assert!(a.broadcast(&[usize::MAX, 2]).is_err());
+}
+
+#[test]
+fn save_and_create_mmap_refuse_a_file_this_process_maps() {
+    let dir = TempDir::new("mapped");
+    let p = dir.join("m.npy");
+    npy::save(&p, &NdArray::<f64>::arange(1024)).unwrap();
+    let m = map::<f64>(&p, MmapMode::ReadOnly).unwrap();
+    // Before: `save` truncated the file under the mapping and `m.sum()` died with SIGBUS.
+    let e = npy::save(&p, &NdArray::<f64>::zeros(&[1])).unwrap_err();
+    assert!(
+        e.to_string().contains("memory-mapped by this process"),
+        "{e}"
+    );
+    // SAFETY: the path is mapped by `m`; `create_mmap` must refuse before touching the file.
+    let e = unsafe { npy::create_mmap::<f64>(&p, &[4]) }.unwrap_err();
+    assert!(e.to_string().contains("refusing to overwrite"), "{e}");
+    // Through a hard link too: the claim is on the file, not the name.
+    let link = dir.join("link.npy");
+    std::fs::hard_link(&p, &link).unwrap();
+    assert!(npy::save(&link, &NdArray::<f64>::zeros(&[1])).is_err());
+    assert_eq!(m.sum(), (1023 * 1024 / 2) as f64);
+    assert_eq!(std::fs::metadata(&p).unwrap().len(), 128 + 8 * 1024);
+    drop(m);
+    npy::save(&p, &NdArray::<f64>::zeros(&[1])).unwrap();
+    assert_eq!(npy::load::<f64>(&p).unwrap().to_vec(), vec![0.0]);
+}
+
+#[test]
+fn a_read_write_map_excludes_every_other_map_of_the_file() {
+    let dir = TempDir::new("excl");
+    let p = dir.join("b.npy");
+    npy::save(&p, &NdArray::<bool>::from_elem(&[64], true)).unwrap();
+    let mut w = map::<bool>(&p, MmapMode::ReadWrite).unwrap();
+    // Before: two read-write maps gave `&mut [T]` and `&[T]` over the same bytes, and a second map
+    // of the file's bytes (`create_mmap::<u8>` over it, or another dtype's map) could write 7 into
+    // the validated bool array. Now the claim is checked before anything else, dtype included.
+    for mode in [
+        MmapMode::ReadWrite,
+        MmapMode::ReadOnly,
+        MmapMode::CopyOnWrite,
+    ] {
+        let e = map::<u8>(&p, mode).unwrap_err();
+        assert!(e.to_string().contains("mapped read-write"), "{mode:?}: {e}");
+    }
+    w.try_view_mut().unwrap().fill(false);
+    assert_eq!(w.iter().filter(|&&b| b).count(), 0);
+    drop(w);
+    // Shared maps coexist, and exclude a read-write one while they live.
+    let r = map::<bool>(&p, MmapMode::ReadOnly).unwrap();
+    let c = map::<bool>(&p, MmapMode::CopyOnWrite).unwrap();
+    assert!(map::<bool>(&p, MmapMode::ReadWrite).is_err());
+    // SAFETY: the file is mapped; `create_mmap` must refuse before truncating it.
+    assert!(unsafe { npy::create_mmap::<u8>(&p, &[64]) }.is_err());
+    assert_eq!((r.len(), c.len()), (64, 64));
+    drop((r, c));
+    assert!(map::<bool>(&p, MmapMode::ReadWrite).is_ok());
 }

@@ -212,3 +212,29 @@ fn a_view_is_a_fixed_size_value() {
     assert_eq!(std::mem::size_of::<demo_arrays::ArrayView<'_, f64>>(), 144);
     assert_eq!(demo_arrays::MAX_NDIM, 8);
 }
+
+#[test]
+fn extreme_slice_steps_are_results_not_overflow_panics() {
+    // Before: debug builds panicked with "attempt to negate with overflow" / "multiply with overflow".
+    let a = NdArray::<f64>::arange(5);
+    // NumPy: np.arange(5)[::-2**63] -> [4.]; np.arange(5)[::2**63-1] -> [0.]
+    assert_eq!(a.try_slice(&s![..;isize::MIN]).unwrap().to_vec(), vec![4.0]);
+    assert_eq!(a.try_slice(&s![..;isize::MAX]).unwrap().to_vec(), vec![0.0]);
+    let m = NdArray::<f64>::arange(12).into_shape(&[3, 4]).unwrap();
+    // stride 4 × step isize::MAX overflows; one row is taken, so it does not matter.
+    let v = m.try_slice(&s![..;isize::MAX, ..;isize::MIN]).unwrap();
+    assert_eq!((v.shape(), v.to_vec()), (&[1, 1][..], vec![3.0]));
+    // NumPy: m[-2**63:2**63-1:-2**63+1, 1] -> [], m[2**63-1:-2**63:-2**63+1, 1] -> [9.]
+    let v = m
+        .try_slice(&s![isize::MIN..isize::MAX;isize::MIN, 1])
+        .unwrap();
+    assert_eq!(v.to_vec(), Vec::<f64>::new());
+    let v = m
+        .try_slice(&s![isize::MAX..isize::MIN;isize::MIN, 1])
+        .unwrap();
+    assert_eq!(v.to_vec(), vec![9.0]);
+    assert!(m.try_slice(&s![isize::MIN]).is_err());
+    let mut w = m.clone();
+    w.slice_mut(&s![..;isize::MIN, ..;isize::MIN]).fill(-1.0);
+    assert_eq!(w.sum(), 66.0 - 11.0 - 1.0);
+}

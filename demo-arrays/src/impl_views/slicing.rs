@@ -103,6 +103,9 @@ pub(crate) fn resolve_range(
     if step == 0 {
         return Err(ArrayError::Invalid("slice step cannot be zero".into()));
     }
+    // As CPython's `PySlice_Unpack`: a step of `isize::MIN` acts as `-isize::MAX`, so `-step` below
+    // cannot overflow (the result is the same: at most one element is taken).
+    let step = step.max(-isize::MAX);
     let n = len as isize;
     let (lower, upper) = if step < 0 { (-1, n - 1) } else { (0, n) };
     let clip = |v: isize| {
@@ -176,7 +179,19 @@ pub(crate) fn slice_geom(geom: &Geom, args: &[SliceArg]) -> Result<(isize, Geom)
                 if count > 0 {
                     offset += first * stride;
                 }
-                push(&mut out, count, stride * step)?;
+                // With two or more elements taken, `stride·step` is the distance between two
+                // elements of one allocation, so it fits; with one or none it may overflow and does
+                // not matter (the axis is never stepped along): use 0.
+                let new_stride = match stride.checked_mul(step) {
+                    Some(st) => st,
+                    None if count <= 1 => 0,
+                    None => {
+                        return Err(ArrayError::Invalid(format!(
+                            "slice step {step} overflows the stride of axis {ax}"
+                        )));
+                    }
+                };
+                push(&mut out, count, new_stride)?;
                 ax += 1;
             }
         }
@@ -194,7 +209,9 @@ impl<S: Data> ArrayBase<S> {
         self.try_slice(args).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// `a[args]` as a view, or an error naming the bad index or step.
+    /// `a[args]` as a view, or an error naming the bad index or step. Never panics: any `isize`
+    /// bounds and non-zero steps are accepted, as Python's slices accept any integers
+    /// (`a[::isize::MIN]` is the last element alone, as NumPy's `a[::-2**63]`).
     pub fn try_slice(&self, args: &[SliceArg]) -> Result<ArrayView<'_, S::Elem>, ArrayError> {
         self.view().try_slice_move(args)
     }

@@ -9,6 +9,7 @@
 
 mod header;
 mod mmap;
+mod registry;
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -44,8 +45,14 @@ pub(crate) fn open_checked(path: &Path, write: bool) -> Result<(File, Header), A
         .write(write)
         .open(path)
         .map_err(|e| io_err(path, e))?;
+    let header = checked_header(&mut file, path)?;
+    Ok((file, header))
+}
+
+/// Parses the header of `file` (positioned at its start), checking the data length against the shape.
+pub(crate) fn checked_header(file: &mut File, path: &Path) -> Result<Header, ArrayError> {
     let file_len = file.metadata().map_err(|e| io_err(path, e))?.len();
-    let header = header::read_header(&mut file, file_len).map_err(|p| npy_err(path, p))?;
+    let header = header::read_header(file, file_len).map_err(|p| npy_err(path, p))?;
     let want = header
         .data_len()
         .ok_or_else(|| npy_err(path, "shape's byte size overflows"))?;
@@ -60,7 +67,25 @@ pub(crate) fn open_checked(path: &Path, write: bool) -> Result<(File, Header), A
             ),
         ));
     }
-    Ok((file, header))
+    Ok(header)
+}
+
+/// Opens `path` for writing the whole file, creating it if needed, and truncates it — unless this
+/// process has it memory-mapped (truncating would make the mapping's pages fault, writing would
+/// change data handed out as `&[T]`): then an error, and the file is untouched. The returned claim
+/// keeps others from mapping the file until it is dropped.
+pub(crate) fn create_unmapped(path: &Path) -> Result<(File, registry::ClaimGuard), ArrayError> {
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false) // not yet: first check nobody in this process maps it
+        .open(path)
+        .map_err(|e| io_err(path, e))?;
+    let guard = registry::claim(&file, registry::Claim::Exclusive)
+        .map_err(|p| npy_err(path, format!("refusing to overwrite: {p}")))?;
+    file.set_len(0).map_err(|e| io_err(path, e))?;
+    Ok((file, guard))
 }
 
 /// Reads just the header of a `.npy` file (dtype, shape, order), checking it matches the file size.
@@ -111,9 +136,13 @@ pub fn load<T: Element>(path: impl AsRef<Path>) -> Result<NdArray<T>, ArrayError
 /// Writes `a` as a `.npy` file NumPy can read (format 1.0, or 2.0 for very large headers). C- or
 /// F-contiguous arrays are written straight from memory; others are written in C order through a
 /// small buffer (no copy of the array).
+///
+/// A file this process has memory-mapped (an [`MmapArray`] still alive) is not overwritten: that
+/// would truncate the pages under the mapping (reads would die with SIGBUS) or change elements it
+/// hands out as `&[T]`. The result is an [`ArrayError::Npy`] and the file is left as it was.
 pub fn save<S: Data>(path: impl AsRef<Path>, a: &ArrayBase<S>) -> Result<(), ArrayError> {
     let path = path.as_ref();
-    let file = File::create(path).map_err(|e| io_err(path, e))?;
+    let (file, _claim) = create_unmapped(path)?;
     let mut w = BufWriter::new(file);
     let (fortran, slice) = if let Some(s) = a.as_slice() {
         (false, Some(s))
