@@ -1,18 +1,21 @@
-//! The block map: `block address -> callsite id`, one insert per allocation, one removal per free.
+//! The block map: `block address -> (callsite id, size, ignored flag)`, one insert per allocation,
+//! one removal per free. The sizes are for the reachability scan (`scan/`), which must know where
+//! each live block ends; the flag is [`crate::ignore_leak`]'s.
 //!
 //! Addresses are grouped by 4 KiB page. Each of 64 shards (picked by a hash of the 2 MiB region) is
-//! a mutex over a **directory** of pages, a linear-probing table of 32-byte [`Page`] entries; each
-//! page holds its live blocks as `u32` words packing the block's 8-byte granule within the page
-//! (9 bits, stored plus one so that 0 means empty) with the callsite id (20 bits). Up to two
-//! blocks sit inline in the page entry (large blocks, one or two per page, need nothing more);
-//! more go to a small linear-probing table of the page's own, from 8 up to 1024 words (4 KiB).
+//! a mutex over a **directory** of pages, a linear-probing table of 40-byte [`Page`] entries; each
+//! page holds its live blocks as `u64` words packing the callsite id (20 bits), the block's 8-byte
+//! granule within the page (10 bits, stored plus one so that 0 means empty), the ignored flag and
+//! the size (33 bits; 0 there for blocks of 8 GiB or more, whose sizes sit in a side map). Up to
+//! two blocks sit inline in the page entry (large blocks, one or two per page, need nothing more);
+//! more go to a small linear-probing table of the page's own, from 8 up to 1024 words (8 KiB).
 //!
 //! Why pages: allocators hand out neighbouring addresses to neighbouring allocations (a slab of
 //! one size class), and programs often free in a related order, so successive operations land in
 //! the same page table, already in cache. The previous map hashed each address on its own into
 //! one flat table per shard; on the `btree` workload (1.1 M live blocks, 16.8 MB of map) nearly
 //! every insert and removal was a cache miss, about a quarter of the tracked run's samples. The
-//! page tables also pack tighter: 4 bytes per block at most 3/4 full, against 8 then.
+//! page tables also pack tighter: 8 bytes per block, size included, at most 3/4 full.
 //!
 //! Addresses that are not multiples of 8 (possible only from an inner allocator that returns
 //! them for 1-byte alignment) go to an ordered map at full width.
@@ -33,7 +36,15 @@ use crate::table::{self, Callsite};
 const PAGE_SHIFT: u32 = 12;
 const GRANULE_SHIFT: u32 = 3;
 const ID_BITS: u32 = table::ID_BITS;
-const ID_MASK: u32 = (1 << ID_BITS) - 1;
+const ID_MASK: u64 = (1 << ID_BITS) - 1;
+/// Bits of the granule key (1..=512) in a page entry, above the id.
+const KEY_BITS: u32 = 10;
+const KEY_FIELD: u64 = ((1 << KEY_BITS) - 1) << ID_BITS;
+/// Set on a block that [`crate::ignore_leak`] marked as intentionally kept.
+pub(crate) const IGNORED: u64 = 1 << (ID_BITS + KEY_BITS);
+/// The block's size sits in the top bits of its entry; 0 there means "8 GiB or more, see `huge`".
+const SIZE_SHIFT: u32 = ID_BITS + KEY_BITS + 1;
+const MAX_FIELD_SIZE: usize = (1 << (64 - SIZE_SHIFT)) - 1;
 /// Words in a page table when it is first made (the inline pair spills into it).
 const MIN_WORDS: usize = 8;
 /// Directory slots when a shard first sees a page.
@@ -53,6 +64,24 @@ fn mix(x: u64) -> u64 {
 #[inline]
 fn granule_key(addr: usize) -> u32 {
     ((addr & ((1 << PAGE_SHIFT) - 1)) >> GRANULE_SHIFT) as u32 + 1
+}
+
+/// The granule key of a page entry.
+#[inline]
+fn key_of(e: u64) -> u32 {
+    ((e & KEY_FIELD) >> ID_BITS) as u32
+}
+
+/// A block's entry without its key: `size << SIZE_SHIFT | ignored | id` (size field 0 for a size
+/// past [`MAX_FIELD_SIZE`]).
+#[inline]
+fn meta(id: u32, size: usize) -> u64 {
+    let field = if size <= MAX_FIELD_SIZE {
+        size as u64
+    } else {
+        0
+    };
+    field << SIZE_SHIFT | id as u64
 }
 
 /// Home slot of granule key `k` in a table of `mask + 1` words.
@@ -103,10 +132,10 @@ unsafe fn dealloc<T>(p: *mut T, n: usize) {
 #[derive(Clone, Copy)]
 struct Page {
     key: u64,
-    words: *mut u32,
+    words: *mut u64,
     mask: u32,
     len: u32,
-    inline: [u32; 2],
+    inline: [u64; 2],
 }
 
 const EMPTY_PAGE: Page = Page {
@@ -119,7 +148,7 @@ const EMPTY_PAGE: Page = Page {
 
 impl Page {
     #[inline]
-    fn word(&self, i: usize) -> *mut u32 {
+    fn word(&self, i: usize) -> *mut u64 {
         debug_assert!(!self.words.is_null() && i <= self.mask as usize);
         // SAFETY: `i <= mask` (callers mask their indices) and `words` holds `mask + 1` words
         // (invariant 3).
@@ -128,7 +157,7 @@ impl Page {
 
     /// Adds `entry` (its key not yet present); false if memory for the table ran out.
     #[inline]
-    fn insert(&mut self, entry: u32) -> bool {
+    fn insert(&mut self, entry: u64) -> bool {
         if self.words.is_null() {
             if let Some(w) = self.inline.get_mut(self.len as usize) {
                 *w = entry;
@@ -150,9 +179,9 @@ impl Page {
 
     /// Places `entry` in the table (not full; `len` not updated).
     #[inline]
-    fn put(&mut self, entry: u32) {
+    fn put(&mut self, entry: u64) {
         let mask = self.mask as usize;
-        let mut i = word_home(entry >> ID_BITS, mask);
+        let mut i = word_home(key_of(entry), mask);
         // SAFETY: `word` keeps indices within the table; it is at most 3/4 full, so an empty
         // word is found.
         unsafe {
@@ -167,7 +196,7 @@ impl Page {
     /// allocation failed.
     #[cold]
     fn resize(&mut self, cap: usize) -> bool {
-        let new = alloc_zeroed::<u32>(cap);
+        let new = alloc_zeroed::<u64>(cap);
         if new.is_null() {
             return false;
         }
@@ -194,10 +223,10 @@ impl Page {
 
     /// Removes the entry for granule key `k` and returns it.
     #[inline]
-    fn remove(&mut self, k: u32) -> Option<u32> {
+    fn remove(&mut self, k: u32) -> Option<u64> {
         if self.words.is_null() {
             let n = self.len as usize;
-            let at = self.inline[..n].iter().position(|&e| e >> ID_BITS == k)?;
+            let at = self.inline[..n].iter().position(|&e| key_of(e) == k)?;
             let e = self.inline[at];
             self.inline[at] = self.inline[n - 1];
             self.len -= 1;
@@ -211,7 +240,7 @@ impl Page {
             if e == 0 {
                 return None;
             }
-            if e >> ID_BITS == k {
+            if key_of(e) == k {
                 break e;
             }
             i = (i + 1) & mask;
@@ -226,7 +255,7 @@ impl Page {
             if e == 0 {
                 break;
             }
-            if !stays(hole, word_home(e >> ID_BITS, mask), j) {
+            if !stays(hole, word_home(key_of(e), mask), j) {
                 // SAFETY: as above.
                 unsafe { *self.word(hole) = e };
                 hole = j;
@@ -245,6 +274,29 @@ impl Page {
     }
 }
 
+impl Page {
+    /// The entry for granule key `k`, to change its flags in place.
+    fn find_mut(&mut self, k: u32) -> Option<&mut u64> {
+        if self.words.is_null() {
+            let n = self.len as usize;
+            return self.inline[..n].iter_mut().find(|e| key_of(**e) == k);
+        }
+        let mask = self.mask as usize;
+        let mut i = word_home(k, mask);
+        loop {
+            // SAFETY: `word` keeps indices within the table, which the borrow keeps alive.
+            let e = unsafe { &mut *self.word(i) };
+            if *e == 0 {
+                return None;
+            }
+            if key_of(*e) == k {
+                return Some(e);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
+
 /// A shard's directory of pages.
 ///
 /// Invariants: `pages` is null (capacity 0) or holds `mask + 1` (a power of two) [`Page`]s from
@@ -255,8 +307,10 @@ struct Dir {
     pages: *mut Page,
     mask: usize,
     len: usize,
-    /// Blocks at addresses that are not multiples of 8, at full width.
-    odd: BTreeMap<usize, u32>,
+    /// Blocks at addresses that are not multiples of 8, at full width: address -> [`Meta`] word.
+    odd: BTreeMap<usize, u64>,
+    /// Sizes too large for the size field of a [`Meta`] word (8 GiB and more).
+    huge: BTreeMap<usize, usize>,
 }
 
 // SAFETY: `Dir` owns its tables; it is only reached through its shard's mutex.
@@ -323,16 +377,21 @@ impl Dir {
         true
     }
 
-    fn insert(&mut self, addr: usize, hash: u64, id: u32) {
+    /// Records a block: `meta` is its [`Meta`] word (id, flag, size field), `size` its full size
+    /// (kept aside when it does not fit the size field). False if memory ran out.
+    fn insert(&mut self, addr: usize, hash: u64, meta: u64, size: usize) -> bool {
+        if meta >> SIZE_SHIFT == 0 {
+            self.huge.insert(addr, size);
+        }
         if !addr.is_multiple_of(1 << GRANULE_SHIFT) {
-            self.odd.insert(addr, id);
-            return;
+            self.odd.insert(addr, meta);
+            return true;
         }
         if (self.len + 1) * 4 > self.capacity() * 3
             && !self.rebuild()
             && self.len == self.capacity()
         {
-            return; // out of memory with a full directory: the block stays unrecorded
+            return false; // out of memory with a full directory: the block stays unrecorded
         }
         let key = (addr >> PAGE_SHIFT) as u64 + 1;
         let i = self.find(key, hash);
@@ -342,26 +401,90 @@ impl Dir {
             *page = Page { key, ..EMPTY_PAGE };
         }
         // A new page that could not store its block (out of memory) stays, empty: harmless.
-        page.insert(granule_key(addr) << ID_BITS | id);
+        let stored = page.insert((granule_key(addr) as u64) << ID_BITS | meta);
         self.len += new as usize;
+        stored
     }
 
-    fn remove(&mut self, addr: usize, hash: u64) -> Option<u32> {
+    /// Forgets the block at `addr`: its [`Meta`] word (key bits cleared) and full size.
+    fn remove(&mut self, addr: usize, hash: u64) -> Option<(u64, usize)> {
+        let meta = self.remove_meta(addr, hash)?;
+        let size = match meta >> SIZE_SHIFT {
+            0 => self.huge.remove(&addr).unwrap_or(0),
+            s => s as usize,
+        };
+        Some((meta, size))
+    }
+
+    fn remove_meta(&mut self, addr: usize, hash: u64) -> Option<u64> {
         if !addr.is_multiple_of(1 << GRANULE_SHIFT) {
             return self.odd.remove(&addr);
         }
+        let page = self.page_of(addr, hash)?;
+        // A page left empty keeps its slot until the next rebuild: pages that hold one large
+        // block at a time (`churn`) would otherwise leave and re-enter the directory each time.
+        page.remove(granule_key(addr)).map(|e| e & !KEY_FIELD)
+    }
+
+    /// The page entry holding `addr`'s page, if any.
+    fn page_of(&mut self, addr: usize, hash: u64) -> Option<&mut Page> {
         if self.len == 0 {
             return None;
         }
         let key = (addr >> PAGE_SHIFT) as u64 + 1;
         let i = self.find(key, hash);
         let page = self.page(i);
-        if page.key == 0 {
-            return None;
+        (page.key != 0).then_some(page)
+    }
+
+    /// Sets the ignored flag of the block starting at `addr`; false if there is none.
+    fn set_ignored(&mut self, addr: usize, hash: u64) -> bool {
+        if !addr.is_multiple_of(1 << GRANULE_SHIFT) {
+            return self.odd.get_mut(&addr).map(|m| *m |= IGNORED).is_some();
         }
-        // A page left empty keeps its slot until the next rebuild: pages that hold one large
-        // block at a time (`churn`) would otherwise leave and re-enter the directory each time.
-        page.remove(granule_key(addr)).map(|e| e & ID_MASK)
+        let Some(page) = self.page_of(addr, hash) else {
+            return false;
+        };
+        page.find_mut(granule_key(addr))
+            .map(|e| *e |= IGNORED)
+            .is_some()
+    }
+
+    /// Calls `f(addr, meta, size)` for every block of this shard.
+    fn for_each(&mut self, mut f: impl FnMut(usize, u64, usize)) {
+        let huge = &self.huge;
+        let size_of = |addr: usize, meta: u64| match meta >> SIZE_SHIFT {
+            0 => huge.get(&addr).copied().unwrap_or(0),
+            s => s as usize,
+        };
+        for (&addr, &meta) in &self.odd {
+            f(addr, meta, size_of(addr, meta));
+        }
+        for i in 0..self.capacity() {
+            // SAFETY: `i` is below the capacity, so within the directory's table.
+            let page = unsafe { &*self.pages.add(i) };
+            if page.len == 0 {
+                continue;
+            }
+            let base = ((page.key - 1) as usize) << PAGE_SHIFT;
+            let mut visit = |e: u64| {
+                if e != 0 {
+                    let addr = base + ((key_of(e) as usize - 1) << GRANULE_SHIFT);
+                    let meta = e & !KEY_FIELD;
+                    f(addr, meta, size_of(addr, meta));
+                }
+            };
+            if page.words.is_null() {
+                page.inline[..page.len as usize]
+                    .iter()
+                    .for_each(|&e| visit(e));
+            } else {
+                for j in 0..=page.mask as usize {
+                    // SAFETY: `j <= mask`: within the page's table.
+                    visit(unsafe { *page.word(j) });
+                }
+            }
+        }
     }
 }
 
@@ -374,6 +497,7 @@ const EMPTY_SHARD: Shard = Shard(Mutex::new(Dir {
     mask: 0,
     len: 0,
     odd: BTreeMap::new(),
+    huge: BTreeMap::new(),
 }));
 static SHARDS_: [Shard; SHARDS] = [EMPTY_SHARD; SHARDS];
 
@@ -433,24 +557,95 @@ pub(crate) fn register_fork_handlers() {
     unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };
 }
 
-/// Records the block at `addr` as allocated by `cs`. Call under the guard.
+/// Records the block at `addr` of `size` bytes as allocated by `cs`. Call under the guard.
 #[inline]
-pub(crate) fn insert(addr: usize, cs: &'static Callsite) {
+pub(crate) fn insert(addr: usize, size: usize, cs: &'static Callsite) {
     crate::guard::in_map(|| {
         let (hash, mut dir) = shard(addr);
-        dir.insert(addr, hash, cs.id());
+        dir.insert(addr, hash, meta(cs.id(), size), size);
     });
 }
 
-/// Forgets the block at `addr` and returns its callsite, or `None` if it was never recorded (a
-/// block of the tracker's own, allocated under the guard). Call under the guard.
+/// A block taken out of the map: its callsite, size and flags (to put back as it was).
+#[derive(Clone, Copy)]
+pub(crate) struct Removed {
+    pub cs: &'static Callsite,
+    pub size: usize,
+    meta: u64,
+}
+
+/// Forgets the block at `addr` and returns it, or `None` if it was never recorded (a block of the
+/// tracker's own, allocated under the guard). Call under the guard.
 #[inline]
-pub(crate) fn remove(addr: usize) -> Option<&'static Callsite> {
-    let id = crate::guard::in_map(|| {
+pub(crate) fn remove(addr: usize) -> Option<Removed> {
+    let (meta, size) = crate::guard::in_map(|| {
         let (hash, mut dir) = shard(addr);
         dir.remove(addr, hash)
     })?;
-    table::by_id(id)
+    Some(Removed {
+        cs: table::by_id((meta & ID_MASK) as u32)?,
+        size,
+        meta,
+    })
+}
+
+/// Puts back a block that [`remove`] took out (a realloc that failed). Call under the guard.
+#[cold]
+pub(crate) fn reinsert(addr: usize, block: Removed) {
+    crate::guard::in_map(|| {
+        let (hash, mut dir) = shard(addr);
+        dir.insert(addr, hash, block.meta, block.size);
+    });
+}
+
+/// Marks the live block starting at `addr` as intentionally kept; false if no block starts there.
+/// Call under the guard.
+pub(crate) fn set_ignored(addr: usize) -> bool {
+    crate::guard::in_map(|| {
+        let (hash, mut dir) = shard(addr);
+        dir.set_ignored(addr, hash)
+    })
+}
+
+/// One live block, as [`Frozen::for_each`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Block {
+    pub addr: usize,
+    pub size: usize,
+    pub id: u32,
+    pub ignored: bool,
+}
+
+/// Every shard locked: no block can enter or leave the map (a thread that tries waits), so the
+/// blocks listed are live in the inner allocator until this is dropped.
+pub(crate) struct Frozen {
+    dirs: [Option<MutexGuard<'static, Dir>>; SHARDS],
+}
+
+/// Locks every shard, in order (as [`before_fork`] does). Call under the guard, never while
+/// holding a shard lock.
+pub(crate) fn freeze() -> Frozen {
+    let mut dirs = [const { None }; SHARDS];
+    for (slot, shard) in dirs.iter_mut().zip(SHARDS_.iter()) {
+        *slot = Some(shard.0.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+    Frozen { dirs }
+}
+
+impl Frozen {
+    /// Calls `f` with every live block, in no particular order.
+    pub(crate) fn for_each(&mut self, mut f: impl FnMut(Block)) {
+        for dir in self.dirs.iter_mut().flatten() {
+            dir.for_each(|addr, meta, size| {
+                f(Block {
+                    addr,
+                    size,
+                    id: (meta & ID_MASK) as u32,
+                    ignored: meta & IGNORED != 0,
+                })
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -465,6 +660,7 @@ mod tests {
             mask: 0,
             len: 0,
             odd: BTreeMap::new(),
+            huge: BTreeMap::new(),
         };
         let mut model = std::collections::HashMap::new();
         let mut x: u64 = 0x1234_5678;
@@ -483,13 +679,24 @@ mod tests {
             let odd = (x >> 20).is_multiple_of(50);
             let addr = (page << PAGE_SHIFT) + (granule << GRANULE_SHIFT) + odd as usize;
             let hash = mix((addr >> PAGE_SHIFT) as u64);
+            // Sizes from 1 byte to past the size field (kept aside in `huge`).
+            let size = match x % 5 {
+                0 => MAX_FIELD_SIZE + (x >> 40) as usize,
+                _ => 1 + (x >> 30) as usize % 100_000,
+            };
+            let id = round & ID_MASK as u32;
             if let std::collections::hash_map::Entry::Vacant(v) = model.entry(addr) {
-                v.insert(round & ID_MASK);
-                dir.insert(addr, hash, round & ID_MASK);
+                v.insert((meta(id, size), size));
+                assert!(dir.insert(addr, hash, meta(id, size), size));
             } else {
-                let id = model.remove(&addr).unwrap();
-                assert_eq!(dir.remove(addr, hash), Some(id), "{addr:#x}");
+                let want = model.remove(&addr).unwrap();
+                assert_eq!(dir.remove(addr, hash), Some(want), "{addr:#x}");
                 assert_eq!(dir.remove(addr, hash), None);
+            }
+            if round % 1000 == 0 {
+                let mut seen = std::collections::HashMap::new();
+                dir.for_each(|a, m, sz| assert!(seen.insert(a, (m, sz)).is_none()));
+                assert_eq!(seen, model, "for_each lists exactly the live blocks");
             }
         }
         // Many pages each used once: their empty slots are dropped at rebuilds, so the directory
@@ -497,8 +704,8 @@ mod tests {
         for page in 0..20_000usize {
             let addr = (0x1000_0000 + page) << PAGE_SHIFT;
             let hash = mix((addr >> PAGE_SHIFT) as u64);
-            dir.insert(addr, hash, 7);
-            assert_eq!(dir.remove(addr, hash), Some(7));
+            dir.insert(addr, hash, meta(7, 64), 64);
+            assert_eq!(dir.remove(addr, hash), Some((meta(7, 64), 64)));
         }
         assert!(dir.capacity() <= 256, "{}", dir.capacity());
         let pages: std::collections::HashSet<usize> = model
@@ -508,10 +715,18 @@ mod tests {
             .collect();
         let with_blocks = (0..dir.capacity()).filter(|&i| dir.page(i).len > 0).count();
         assert_eq!(with_blocks, pages.len());
-        for (addr, id) in model {
+        // The ignored flag is set in place and comes back with the block.
+        if let Some((&addr, &(m, size))) = model.iter().next() {
             let hash = mix((addr >> PAGE_SHIFT) as u64);
-            assert_eq!(dir.remove(addr, hash), Some(id), "{addr:#x}");
+            assert!(dir.set_ignored(addr, hash));
+            assert!(!dir.set_ignored(addr + 4096 * 64, mix(((addr >> PAGE_SHIFT) + 64) as u64)));
+            model.insert(addr, (m | IGNORED, size));
         }
+        for (addr, want) in model {
+            let hash = mix((addr >> PAGE_SHIFT) as u64);
+            assert_eq!(dir.remove(addr, hash), Some(want), "{addr:#x}");
+        }
+        assert!(dir.huge.is_empty());
         assert!((0..dir.capacity()).all(|i| dir.page(i).len == 0));
         assert!(dir.odd.is_empty());
     }
@@ -520,12 +735,16 @@ mod tests {
     fn blocks_map_to_their_callsite() {
         let a = table::intern(&[9, 9, 9]);
         let b = table::intern(&[8, 8]);
-        insert(0x7f00_0000_1000, a);
-        insert(0x7f00_0000_1008, b);
-        insert(usize::MAX - 6, b); // not a multiple of 8: kept full width
-        assert!(ptr::eq(remove(0x7f00_0000_1000).unwrap(), a));
+        insert(0x7f00_0000_1000, 8, a);
+        insert(0x7f00_0000_1008, 24, b);
+        insert(usize::MAX - 6, 3, b); // not a multiple of 8: kept full width
+        let got = remove(0x7f00_0000_1000).unwrap();
+        assert!(ptr::eq(got.cs, a) && got.size == 8);
         assert!(remove(0x7f00_0000_1000).is_none());
-        assert!(ptr::eq(remove(0x7f00_0000_1008).unwrap(), b));
-        assert!(ptr::eq(remove(usize::MAX - 6).unwrap(), b));
+        let got = remove(0x7f00_0000_1008).unwrap();
+        assert!(ptr::eq(got.cs, b) && got.size == 24);
+        assert!(set_ignored(usize::MAX - 6));
+        let got = remove(usize::MAX - 6).unwrap();
+        assert!(ptr::eq(got.cs, b) && got.size == 3 && got.meta & IGNORED != 0);
     }
 }

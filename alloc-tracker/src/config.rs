@@ -35,6 +35,48 @@ pub(crate) enum ReportTo {
     Path(String),
 }
 
+/// A set of leak classes (`show=`, `fail_on=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Classes {
+    pub direct: bool,
+    pub indirect: bool,
+    pub reachable: bool,
+}
+
+impl Classes {
+    /// Direct and indirect: the default of `show` and `fail_on`.
+    pub(crate) const LEAKS: Classes = Classes {
+        direct: true,
+        indirect: true,
+        reachable: false,
+    };
+
+    fn parse(value: &str) -> Option<Classes> {
+        let mut c = Classes {
+            direct: false,
+            indirect: false,
+            reachable: false,
+        };
+        for name in value.split(['+', ';', ' ', '|']).filter(|n| !n.is_empty()) {
+            match name {
+                "direct" => c.direct = true,
+                "indirect" => c.indirect = true,
+                "reachable" => c.reachable = true,
+                "all" => {
+                    c = Classes {
+                        direct: true,
+                        indirect: true,
+                        reachable: true,
+                    }
+                }
+                "none" => {}
+                _ => return None,
+            }
+        }
+        Some(c)
+    }
+}
+
 /// The parsed configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Config {
@@ -46,6 +88,14 @@ pub(crate) struct Config {
     pub report: ReportTo,
     pub top: usize,
     pub leak_exit_code: Option<i32>,
+    /// Classify live blocks by reachability at exit (`scan=on`, the default).
+    pub scan: bool,
+    /// Classes listed callsite by callsite in the report.
+    pub show: Classes,
+    /// Classes that make `leak_exit_code` fire.
+    pub fail_on: Classes,
+    /// A LeakSanitizer-style suppressions file.
+    pub suppressions: Option<String>,
 }
 
 impl Default for Config {
@@ -57,11 +107,17 @@ impl Default for Config {
             report: ReportTo::Stderr,
             top: DEFAULT_TOP,
             leak_exit_code: None,
+            scan: true,
+            show: Classes::LEAKS,
+            fail_on: Classes::LEAKS,
+            suppressions: None,
         }
     }
 }
 
-const ACCEPTED: &str = "off, frames=1..64, unwind=auto|fp|dwarf, report=stderr|off|<path>, top=<n>, leak_exit_code=0..255";
+const ACCEPTED: &str = "off, frames=1..64, unwind=auto|fp|dwarf, report=stderr|off|<path>, top=<n>, leak_exit_code=0..255, scan=on|off, show=<classes>, fail_on=<classes>, suppressions=<file>";
+const CLASSES: &str =
+    "direct, indirect, reachable, joined with `+` (e.g. `direct+indirect`), or all, none";
 
 fn bad_value(key: &str, value: &str, accepted: &str) -> String {
     format!(
@@ -73,10 +129,31 @@ fn bad_value(key: &str, value: &str, accepted: &str) -> String {
 pub(crate) fn parse(text: &str) -> (Config, Vec<String>) {
     let mut cfg = Config::default();
     let mut warnings = Vec::new();
+    // `show=direct,indirect,reachable`: the list's own commas also separate class names, so a
+    // bare class name continues the `show` or `fail_on` item before it.
+    let mut classes_key: Option<&str> = None;
     for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
         let (key, value) = match item.split_once('=') {
             Some((k, v)) => (k.trim(), Some(v.trim())),
             None => (item, None),
+        };
+        if value.is_none()
+            && let Some(list) = classes_key
+            && let Some(more) = Classes::parse(key)
+        {
+            let set = if list == "show" {
+                &mut cfg.show
+            } else {
+                &mut cfg.fail_on
+            };
+            set.direct |= more.direct;
+            set.indirect |= more.indirect;
+            set.reachable |= more.reachable;
+            continue;
+        }
+        classes_key = match key {
+            "show" | "fail_on" if value.is_some() => Some(key),
+            _ => None,
         };
         match (key, value) {
             ("off", None | Some("1" | "true" | "yes")) => cfg.off = true,
@@ -106,7 +183,25 @@ pub(crate) fn parse(text: &str) -> (Config, Vec<String>) {
                 Ok(n) if (0..=255).contains(&n) => cfg.leak_exit_code = Some(n),
                 _ => warnings.push(bad_value(key, v, "an integer 0..255")),
             },
-            ("frames" | "unwind" | "report" | "top" | "leak_exit_code", None) => {
+            ("scan", Some(v)) => match v {
+                "on" | "1" | "true" | "yes" => cfg.scan = true,
+                "off" | "0" | "false" | "no" => cfg.scan = false,
+                _ => warnings.push(bad_value(key, v, "on, off")),
+            },
+            ("show", Some(v)) => match Classes::parse(v) {
+                Some(c) => cfg.show = c,
+                None => warnings.push(bad_value(key, v, CLASSES)),
+            },
+            ("fail_on", Some(v)) => match Classes::parse(v) {
+                Some(c) => cfg.fail_on = c,
+                None => warnings.push(bad_value(key, v, CLASSES)),
+            },
+            ("suppressions", Some(v)) if !v.is_empty() => cfg.suppressions = Some(v.to_owned()),
+            (
+                "frames" | "unwind" | "report" | "top" | "leak_exit_code" | "scan" | "show"
+                | "fail_on" | "suppressions",
+                _,
+            ) => {
                 warnings.push(format!(
                     "alloc-tracker: warning: ALLOC_TRACKER: `{key}` needs a value (accepted: {ACCEPTED}); using the default"
                 ))
@@ -185,6 +280,36 @@ mod tests {
         assert_eq!(cfg.unwind, Unwind::Dwarf);
         assert_eq!(cfg.leak_exit_code, Some(23));
         assert!(cfg.off);
+    }
+
+    #[test]
+    fn class_lists_take_the_lists_own_commas() {
+        let (cfg, warnings) = parse(
+            "show=direct,indirect,reachable,top=3,fail_on=direct,scan=off,suppressions=s.txt",
+        );
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(cfg.show.direct && cfg.show.indirect && cfg.show.reachable);
+        assert_eq!(
+            (
+                cfg.fail_on.direct,
+                cfg.fail_on.indirect,
+                cfg.fail_on.reachable
+            ),
+            (true, false, false)
+        );
+        assert_eq!(cfg.top, 3);
+        assert!(!cfg.scan);
+        assert_eq!(cfg.suppressions.as_deref(), Some("s.txt"));
+        let (cfg, warnings) = parse("show=reachable+direct,fail_on=purple");
+        assert!(cfg.show.reachable && cfg.show.direct && !cfg.show.indirect);
+        assert_eq!(cfg.fail_on, Classes::LEAKS);
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("`purple` for `fail_on`"),
+            "{warnings:?}"
+        );
+        // A bare class name with no list before it is an unknown key.
+        assert_eq!(parse("direct").1.len(), 1);
     }
 
     #[test]

@@ -85,7 +85,7 @@ extern "C" fn at_exit() {
     if cfg.report == ReportTo::Off && cfg.leak_exit_code.is_none() {
         return;
     }
-    let report = report::render(&guard, cfg.top, "at exit");
+    let report = report::render(&guard, cfg, "at exit", crate::scan::Start::Exit);
     match &cfg.report {
         ReportTo::Off => {}
         ReportTo::Stderr => report::write_stderr(report.text.as_bytes()),
@@ -102,7 +102,7 @@ extern "C" fn at_exit() {
         }
     }
     if let Some(code) = cfg.leak_exit_code
-        && report.live_blocks > 0
+        && report.failing_blocks > 0
     {
         // SAFETY: flushing C stdio then ending the process; `exit` must not be called again from
         // inside an atexit handler, `_exit` may. Rust's stdout was flushed before `exit` began.

@@ -19,6 +19,9 @@ pub(crate) struct ThreadState {
     busy: Cell<bool>,
     /// Inside a block-map operation (whose own frees must not touch the map again).
     map_busy: Cell<bool>,
+    /// A reachability scan asked this thread to stop while it was inside the tracker: it stops
+    /// when it leaves (see `scan/world.rs`).
+    stop_pending: Cell<bool>,
     allocated_bytes: Cell<u64>,
     allocations: Cell<u64>,
     freed_bytes: Cell<u64>,
@@ -32,6 +35,7 @@ thread_local! {
         ThreadState {
             busy: Cell::new(false),
             map_busy: Cell::new(false),
+            stop_pending: Cell::new(false),
             allocated_bytes: Cell::new(0),
             allocations: Cell::new(0),
             freed_bytes: Cell::new(0),
@@ -161,8 +165,52 @@ impl Guard {
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
-        self.thread().busy.set(false);
+        let state = self.thread();
+        state.busy.set(false);
+        // The scan's signal handler runs on this thread: it must see `busy` cleared before this
+        // reads `stop_pending`, or it would defer a stop that nobody then makes.
+        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+        if state.stop_pending.get() {
+            state.stop_pending.set(false);
+            stop_now();
+        }
     }
+}
+
+/// The scan's `park` (registered by `scan/world.rs` when it installs its signal handler: the hot
+/// path does not depend on the scan's module).
+static PARK: core::sync::atomic::AtomicPtr<()> =
+    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+
+/// Registers the function a thread calls when it leaves the tracker with a stop pending.
+pub(crate) fn set_park_hook(park: fn()) {
+    PARK.store(park as *mut (), core::sync::atomic::Ordering::SeqCst);
+}
+
+#[cold]
+#[inline(never)]
+fn stop_now() {
+    let park = PARK.load(core::sync::atomic::Ordering::SeqCst);
+    if !park.is_null() {
+        // SAFETY: only `set_park_hook` stores here, and it stores a `fn()`.
+        let park: fn() = unsafe { core::mem::transmute::<*mut (), fn()>(park) };
+        park();
+    }
+}
+
+/// Called by the scan's signal handler on this thread: if the thread is inside the tracker, the
+/// stop is deferred until it leaves (true); otherwise the caller stops it now (false).
+pub(crate) fn defer_stop() -> bool {
+    STATE
+        .try_with(|s| {
+            if s.busy.get() {
+                s.stop_pending.set(true);
+                true
+            } else {
+                false
+            }
+        })
+        .unwrap_or(false)
 }
 
 /// Runs `f` with the guard held if this thread can take it (`None` if it is already inside).

@@ -89,6 +89,7 @@ mod guard;
 mod measure;
 mod record;
 mod report;
+mod scan;
 mod snapshot;
 mod table;
 mod tracked;
@@ -96,7 +97,7 @@ mod tracked;
 pub use counters::HeapStats;
 pub use measure::{Usage, measure};
 pub use report::symbolize::Frame;
-pub use report::write_report;
+pub use report::{LeakSummary, write_report};
 pub use snapshot::{CallsiteStats, ResolvedCallsite, Snapshot, snapshot};
 pub use tracked::Tracked;
 
@@ -175,6 +176,64 @@ pub fn set_limit(limit: Option<u64>) {
 /// ```
 pub fn limit() -> Option<u64> {
     counters::limit()
+}
+
+/// Classifies every live block now, as the exit report does: direct and indirect leaks,
+/// reachable blocks, suppressed leaks (see the crate docs' "Leaks"). Safe while other threads
+/// run: they are stopped for the scan (a thread inside the allocator first finishes its
+/// operation) and go on afterwards. The calling thread's stack counts from this call's frame up,
+/// with its registers.
+///
+/// Returns all zeros under `ALLOC_TRACKER=off` (no block is recorded) or when called from inside
+/// the allocator.
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: alloc_tracker::Tracked<std::alloc::System> =
+///     alloc_tracker::Tracked::new(std::alloc::System);
+///
+/// #[inline(never)]
+/// fn forget_one() {
+///     std::mem::forget(std::hint::black_box(vec![7u8; 500]));
+/// }
+///
+/// let before = alloc_tracker::leak_check();
+/// forget_one();
+/// let after = alloc_tracker::leak_check();
+/// println!("{} bytes newly leaked", after.direct_bytes - before.direct_bytes);
+/// // 500 bytes newly leaked
+/// assert_eq!(after.direct_bytes - before.direct_bytes, 500);
+/// ```
+#[inline(never)]
+pub fn leak_check() -> LeakSummary {
+    let here = scan::Here::take();
+    guard::with_guard(|g| {
+        let cfg = config::get(g);
+        if cfg.off {
+            return LeakSummary::default();
+        }
+        report::classify(g, cfg, scan::Start::Here(here))
+            .map(|c| c.summary)
+            .unwrap_or_default()
+    })
+    .unwrap_or_default()
+}
+
+/// Marks the live block that starts at `ptr` as kept on purpose, like LeakSanitizer's
+/// `__lsan_ignore_object`: it counts as reachable, and so does everything it points to. Returns
+/// false if no tracked block starts at `ptr`.
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: alloc_tracker::Tracked<std::alloc::System> =
+///     alloc_tracker::Tracked::new(std::alloc::System);
+///
+/// let kept: &'static mut [u8] = Box::leak(vec![1u8; 64].into_boxed_slice());
+/// assert!(alloc_tracker::ignore_leak(kept.as_ptr()));
+/// assert!(!alloc_tracker::ignore_leak(&0u8 as *const u8));
+/// ```
+pub fn ignore_leak<T: ?Sized>(ptr: *const T) -> bool {
+    guard::with_guard(|_| blockmap::set_ignored(ptr as *const u8 as usize)).unwrap_or(false)
 }
 
 /// Entry points into the hot path's stages, for the criterion bench `benches/per_alloc.rs` only;

@@ -5,7 +5,7 @@
 //! to the inner allocator, and a realloc forgets the old address before the inner call, because
 //! once the inner allocator has the address back another thread may receive it and record it.
 
-use crate::blockmap;
+use crate::blockmap::{self, Removed};
 use crate::capture;
 use crate::config;
 use crate::counters;
@@ -33,7 +33,7 @@ pub(crate) fn alloc(guard: &Guard, ptr: *mut u8, size: usize, live: u64) {
     match callsite(guard) {
         Some(cs) => {
             cs.add(size);
-            blockmap::insert(ptr as usize, cs);
+            blockmap::insert(ptr as usize, size, cs);
         }
         None => counters::block_added(size),
     }
@@ -46,7 +46,7 @@ pub(crate) fn free(guard: &Guard, ptr: *mut u8, size: usize) {
         None
     } else {
         match blockmap::remove(ptr as usize) {
-            Some(cs) => Some(cs),
+            Some(block) => Some(block.cs),
             // Not in the map: a block the tracker allocated for itself under the guard.
             None => return counters::overhead_sub(size),
         }
@@ -69,9 +69,9 @@ pub(crate) fn free(guard: &Guard, ptr: *mut u8, size: usize) {
 /// the tracker's — so the block map is asked, unless this free comes from the map's own growth.
 #[cold]
 pub(crate) fn free_reentrant(ptr: *mut u8, size: usize) {
-    if let Some(cs) = tracked_block_reentrant(ptr) {
+    if let Some(block) = tracked_block_reentrant(ptr) {
         counters::freed(size);
-        cs.remove(size);
+        block.cs.remove(size);
     } else {
         counters::overhead_sub(size);
     }
@@ -80,7 +80,7 @@ pub(crate) fn free_reentrant(ptr: *mut u8, size: usize) {
 /// Forgets `ptr` if it is a tracked block and the map may be used from here (see
 /// [`free_reentrant`]).
 #[inline]
-pub(crate) fn tracked_block_reentrant(ptr: *mut u8) -> Option<&'static Callsite> {
+pub(crate) fn tracked_block_reentrant(ptr: *mut u8) -> Option<Removed> {
     if crate::guard::map_busy() {
         return None;
     }
@@ -89,7 +89,7 @@ pub(crate) fn tracked_block_reentrant(ptr: *mut u8) -> Option<&'static Callsite>
 
 /// What a realloc must put back if the inner allocator fails.
 pub(crate) struct Moving {
-    old: Option<&'static Callsite>,
+    old: Option<Removed>,
     /// The old block was the tracker's own (never recorded).
     internal: bool,
 }
@@ -122,11 +122,11 @@ pub(crate) fn realloc_failed(ptr: *mut u8, moving: Moving) {
     restore(ptr, moving.old);
 }
 
-/// Puts a forgotten block back in the map (its realloc failed).
+/// Puts a forgotten block back in the map as it was (its realloc failed).
 #[cold]
-pub(crate) fn restore(ptr: *mut u8, old: Option<&'static Callsite>) {
-    if let Some(cs) = old {
-        blockmap::insert(ptr as usize, cs);
+pub(crate) fn restore(ptr: *mut u8, old: Option<Removed>) {
+    if let Some(block) = old {
+        blockmap::reinsert(ptr as usize, block);
     }
 }
 
@@ -155,12 +155,12 @@ pub(crate) fn realloc_done(
     thread.note_free(old_size);
     thread.note_alloc(new_size);
     if let Some(old) = moving.old {
-        old.remove(old_size);
+        old.cs.remove(old_size);
     }
     match callsite(guard) {
         Some(cs) => {
             cs.add(new_size);
-            blockmap::insert(new as usize, cs);
+            blockmap::insert(new as usize, new_size, cs);
         }
         None => counters::block_moved(new_size),
     }

@@ -90,9 +90,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracked<A> {
             let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
             match (new.is_null(), user) {
                 (true, user) => record::restore(ptr, user),
-                (false, Some(cs)) => {
+                (false, Some(block)) => {
                     counters::freed(old_size);
-                    cs.remove(old_size);
+                    block.cs.remove(old_size);
                     counters::overhead_add(new_size);
                 }
                 (false, None) => {

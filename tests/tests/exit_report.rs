@@ -25,6 +25,37 @@ fn summary(out: &Output) -> String {
     last
 }
 
+/// The figures of the `LEAKS:` line (checked to be right before `SUMMARY:`): direct, indirect
+/// and reachable `(bytes, blocks)`; and the `SUMMARY:` line's bytes and blocks, checked to be
+/// their sum.
+fn leaks(out: &Output) -> [(u64, u64); 3] {
+    let text = stderr(out);
+    let lines: Vec<&str> = text.lines().collect();
+    let line = lines[lines.len().saturating_sub(2)];
+    let rest = line
+        .strip_prefix("LEAKS: alloc-tracker: ")
+        .unwrap_or_else(|| panic!("no LEAKS line before SUMMARY:\n{text}"));
+    let numbers: Vec<u64> = rest
+        .split(' ')
+        .filter_map(|w| w.trim_end_matches(';').parse().ok())
+        .collect();
+    assert_eq!(numbers.len(), 6, "{line}");
+    let classes = [
+        (numbers[0], numbers[1]),
+        (numbers[2], numbers[3]),
+        (numbers[4], numbers[5]),
+    ];
+    let last = summary(out);
+    let words: Vec<&str> = last.split(' ').collect();
+    let (bytes, blocks): (u64, u64) = (words[5].parse().unwrap(), words[8].parse().unwrap());
+    assert_eq!(
+        (bytes, blocks),
+        classes.iter().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1)),
+        "live at exit is the sum of the classes:\n{text}"
+    );
+    classes
+}
+
 /// The 1-based line of `src/bin/<bin>.rs` that contains `needle`.
 fn line_of(bin: &str, needle: &str) -> usize {
     let path = format!("{}/src/bin/{bin}.rs", env!("CARGO_MANIFEST_DIR"));
@@ -44,7 +75,7 @@ fn named_leak_is_reported_with_file_line_and_bytes() {
         "{text}"
     );
     assert!(
-        text.contains("#1 12 345 bytes in 1 blocks live at exit (peak share "),
+        text.contains("#1 direct leak: 12 345 bytes in 1 block (peak share "),
         "{text}"
     );
     let line = line_of("leak_named", "vec![7u8; 12_345]");
@@ -56,10 +87,9 @@ fn named_leak_is_reported_with_file_line_and_bytes() {
         frame.contains(&format!("leak_named.rs:{line}:")),
         "{frame} (expected line {line})"
     );
-    assert_eq!(
-        summary(&out),
-        "SUMMARY: alloc-tracker: live at exit: 12345 bytes in 1 blocks from 1 callsites"
-    );
+    // The forgotten block is the one leak; what std keeps in statics is reachable.
+    let [direct, indirect, _] = leaks(&out);
+    assert_eq!((direct, indirect), ((12_345, 1), (0, 0)));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "leaked; 1000 numbers freed\n"
@@ -70,25 +100,35 @@ fn named_leak_is_reported_with_file_line_and_bytes() {
 fn clean_program_reports_zero() {
     let out = run(env!("CARGO_BIN_EXE_clean"), None);
     assert!(out.status.success());
-    assert_eq!(
-        summary(&out),
-        "SUMMARY: alloc-tracker: live at exit: 0 bytes in 0 blocks from 0 callsites"
-    );
+    let [direct, indirect, _] = leaks(&out);
+    assert_eq!((direct, indirect), ((0, 0), (0, 0)), "{}", stderr(&out));
+    assert!(!stderr(&out).contains(" leak: "), "{}", stderr(&out));
 }
 
 #[test]
 fn process_exit_still_reports_and_keeps_its_code() {
-    let out = run(env!("CARGO_BIN_EXE_leak_then_exit"), None);
+    // `main` still holds the leaked slice when it calls `exit`: its frame is live, so the block
+    // is reachable (memcheck says the same: "still reachable").
+    let out = run(
+        env!("CARGO_BIN_EXE_leak_then_exit"),
+        Some("show=direct,indirect,reachable"),
+    );
     assert_eq!(out.status.code(), Some(3));
     let text = stderr(&out);
+    let entry = text
+        .lines()
+        .position(|l| l.contains("leak_then_exit::leak_before_exit at "))
+        .unwrap_or_else(|| panic!("{text}"));
     assert!(
-        text.contains("leak_then_exit::leak_before_exit at "),
+        text.lines()
+            .nth(entry - 1)
+            .unwrap()
+            .contains(" reachable: 4 096 bytes in 1 block ("),
         "{text}"
     );
-    assert_eq!(
-        summary(&out),
-        "SUMMARY: alloc-tracker: live at exit: 4096 bytes in 1 blocks from 1 callsites"
-    );
+    let [direct, indirect, reachable] = leaks(&out);
+    assert_eq!((direct, indirect), ((0, 0), (0, 0)), "{text}");
+    assert!(reachable.0 >= 4096, "{text}");
 }
 
 #[test]
@@ -104,22 +144,35 @@ fn leak_from_a_thread_and_a_running_thread_do_not_lose_the_report() {
         text.lines()
             .nth(entry - 1)
             .unwrap()
-            .contains(" 777 bytes in 1 blocks live at exit"),
+            .contains("#1 direct leak: 777 bytes in 1 block ("),
         "{text}"
     );
-    // The thread still running at exit holds a few blocks of its own: at least the 777 bytes.
-    let last = summary(&out);
-    let bytes: u64 = last.split(' ').nth(5).unwrap().parse().unwrap();
-    assert!(bytes >= 777, "{last}");
+    // The thread still running at exit is stopped for the scan: what it holds is reachable.
+    let [direct, indirect, _] = leaks(&out);
+    assert_eq!((direct, indirect), ((777, 1), (0, 0)), "{text}");
 }
 
 #[test]
-fn leak_exit_code_applies_only_when_blocks_are_live() {
+fn leak_exit_code_applies_only_to_leaks_by_default() {
     let leaky = run(LEAK_NAMED, Some("leak_exit_code=23"));
     assert_eq!(leaky.status.code(), Some(23));
-    assert!(summary(&leaky).contains("12345 bytes in 1 blocks"));
+    assert_eq!(leaks(&leaky)[0], (12_345, 1));
+    // `clean` ends with std's own blocks live (reachable from statics): not a failure...
     let clean = run(env!("CARGO_BIN_EXE_clean"), Some("leak_exit_code=23"));
-    assert_eq!(clean.status.code(), Some(0));
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    assert!(leaks(&clean)[2].1 > 0, "{}", stderr(&clean));
+    // ...unless `fail_on` names reachable blocks, or the scan is off (everything live counts).
+    let strict = run(
+        env!("CARGO_BIN_EXE_clean"),
+        Some("leak_exit_code=23,fail_on=direct,indirect,reachable"),
+    );
+    assert_eq!(strict.status.code(), Some(23));
+    let unscanned = run(
+        env!("CARGO_BIN_EXE_clean"),
+        Some("leak_exit_code=23,scan=off"),
+    );
+    assert_eq!(unscanned.status.code(), Some(23));
+    assert!(!stderr(&unscanned).contains("LEAKS:"));
 }
 
 #[test]
@@ -131,7 +184,7 @@ fn bad_configuration_warns_once_per_mistake_and_runs_on() {
     assert_eq!(warnings.len(), 2, "{text}");
     assert!(warnings[0].contains("`abc` for `frames`") && warnings[0].contains("1..64"));
     assert!(warnings[1].contains("unknown key `colour`") && warnings[1].contains("leak_exit_code"));
-    assert!(summary(&out).contains("12345 bytes"));
+    assert_eq!(leaks(&out)[0], (12_345, 1));
 }
 
 #[test]
@@ -143,7 +196,11 @@ fn report_to_a_file_and_fallback_when_unwritable() {
     let file = std::fs::read_to_string(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
     assert!(file.contains("leak_named::leak_some at "), "{file}");
-    assert!(file.ends_with("from 1 callsites\n"));
+    assert!(file.ends_with(" callsites\n"), "{file}");
+    assert!(
+        file.contains("\nLEAKS: alloc-tracker: direct 12345 bytes in 1 blocks;"),
+        "{file}"
+    );
 
     let out = run(LEAK_NAMED, Some("report=/nonexistent-dir/report.txt"));
     let text = stderr(&out);
@@ -153,7 +210,7 @@ fn report_to_a_file_and_fallback_when_unwritable() {
         ),
         "{text}"
     );
-    assert!(summary(&out).contains("12345 bytes"));
+    assert_eq!(leaks(&out)[0], (12_345, 1));
 
     let out = run(LEAK_NAMED, Some("report=off"));
     assert_eq!(stderr(&out), "");
@@ -182,7 +239,7 @@ fn off_keeps_global_figures_without_callsites() {
 
 #[test]
 fn top_limits_the_callsites_listed() {
-    let out = run(env!("CARGO_BIN_EXE_leak_in_thread"), Some("top=1"));
+    let out = run(env!("CARGO_BIN_EXE_leak_in_thread"), Some("top=1,scan=off"));
     let text = stderr(&out);
     assert_eq!(
         text.lines().filter(|l| l.starts_with('#')).count(),
@@ -190,11 +247,22 @@ fn top_limits_the_callsites_listed() {
         "{text}"
     );
     assert!(text.contains("... and "), "{text}");
+    // With the scan, `top` applies to each class listed.
+    let out = run(
+        env!("CARGO_BIN_EXE_leak_in_thread"),
+        Some("top=1,show=direct,indirect,reachable"),
+    );
+    let text = stderr(&out);
+    let listed: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(listed.len(), 2, "{text}");
+    assert!(listed[0].starts_with("#1 direct leak: 777 bytes"), "{text}");
+    assert!(listed[1].starts_with("#2 reachable: "), "{text}");
+    assert!(text.contains("... and "), "{text}");
 }
 
 #[test]
 fn peak_share_is_the_callsites_bytes_at_the_heaps_peak() {
-    let out = run(env!("CARGO_BIN_EXE_peak_phases"), None);
+    let out = run(env!("CARGO_BIN_EXE_peak_phases"), Some("scan=off"));
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -204,7 +272,7 @@ fn peak_share_is_the_callsites_bytes_at_the_heaps_peak() {
     let share = |bytes: &str| -> f64 {
         let line = text
             .lines()
-            .find(|l| l.contains(&format!(" {bytes} bytes in 1 blocks live at exit")))
+            .find(|l| l.contains(&format!("live at exit: {bytes} bytes in 1 block (")))
             .unwrap_or_else(|| panic!("{text}"));
         let pct = line.split("(peak share ").nth(1).unwrap();
         pct.trim_end_matches("%)").parse().unwrap()

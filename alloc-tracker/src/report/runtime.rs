@@ -1,38 +1,20 @@
-//! Which live blocks belong to Rust's runtime, decided from the ELF symbol table alone.
+//! Where std's `__rust_begin_short_backtrace` lies, from the ELF symbol table alone.
 //!
-//! std allocates a few blocks in `std::rt::init`, before `main`, and keeps them for the whole run
-//! (the main thread's stack-overflow record); they are not the program's leaks. Their stacks reach
-//! `std::rt::lang_start_internal` without passing through `__rust_begin_short_backtrace`, the
-//! `#[inline(never)]` frame std puts around the user's `main` (and every spawned thread's entry).
-//!
-//! Deciding that from DWARF would load the binary's debug info, tens of megabytes and a fraction of
-//! a second, at every exit: a program that leaks nothing would pay it just to learn that. So this
-//! module reads `/proc/self/exe`'s `.symtab` and `.strtab` sequentially through a 64 KiB buffer
-//! (the page cache is not the process's memory), keeps the address ranges of those two families of
-//! symbols, and answers with range checks. Without a symbol table (a stripped binary) it answers
-//! `None` and the report falls back to DWARF names.
+//! That `#[inline(never)]` frame sits around the user's `main` and every spawned thread's entry;
+//! DWARF stack walks end there (see [`in_user_entry`]). Loading the binary's DWARF to learn it
+//! would cost tens of megabytes and a fraction of a second, so this module reads
+//! `/proc/self/exe`'s `.symtab` and `.strtab` sequentially through a 64 KiB buffer (the page cache
+//! is not the process's memory) and keeps the symbol's address ranges. Without a symbol table (a
+//! stripped binary) walks run on to the end of the stack.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::OnceLock;
 
-/// Address ranges (load bias applied) of the runtime entry and the user-code boundary symbols.
+/// Address ranges (load bias applied) of `__rust_begin_short_backtrace`.
 #[derive(Debug, Default)]
 pub(crate) struct Boundaries {
-    entry: Vec<(usize, usize)>,
     user: Vec<(usize, usize)>,
-}
-
-impl Boundaries {
-    /// Whether `stack` (return addresses) is one of the runtime's own, made before `main`.
-    pub(crate) fn is_runtime_held(&self, stack: &[usize]) -> bool {
-        let within = |ranges: &[(usize, usize)], ip: usize| {
-            let ip = ip.wrapping_sub(1); // a return address points after its call
-            ranges.iter().any(|&(lo, hi)| lo <= ip && ip < hi)
-        };
-        stack.iter().any(|&ip| within(&self.entry, ip))
-            && !stack.iter().any(|&ip| within(&self.user, ip))
-    }
 }
 
 /// Whether the instruction at `addr` (a return address minus one) lies in std's
@@ -164,8 +146,8 @@ fn read(bias: usize) -> std::io::Result<Option<Boundaries>> {
     let strtab = section(link as u64);
     let (str_off, str_size) = (u64_at(strtab, 0x18), u64_at(strtab, 0x20));
 
-    // Pass 1: the string-table offsets of the names we look for (1 = entry, 2 = user boundary).
-    let mut wanted: Vec<(u32, u8)> = Vec::new();
+    // Pass 1: the string-table offsets of the name we look for.
+    let mut wanted: Vec<u32> = Vec::new();
     let mut name: Vec<u8> = Vec::new();
     let mut start = 0u64;
     scan(&file, str_off, str_size, |pos, bytes| {
@@ -174,15 +156,8 @@ fn read(bias: usize) -> std::io::Result<Option<Boundaries>> {
                 name.push(b);
                 continue;
             }
-            let kind = if contains(&name, b"__rust_begin_short_backtrace") {
-                2
-            } else if contains(&name, b"lang_start_internal") {
-                1
-            } else {
-                0
-            };
-            if kind != 0 && start <= u32::MAX as u64 {
-                wanted.push((start as u32, kind));
+            if contains(&name, b"__rust_begin_short_backtrace") && start <= u32::MAX as u64 {
+                wanted.push(start as u32);
             }
             name.clear();
             start = pos + i as u64 + 1;
@@ -201,20 +176,16 @@ fn read(bias: usize) -> std::io::Result<Option<Boundaries>> {
             if st_value == 0 || st_size == 0 {
                 continue;
             }
-            if let Ok(i) = wanted.binary_search_by_key(&st_name, |w| w.0) {
+            if wanted.binary_search(&st_name).is_ok() {
                 let range = (
                     bias + st_value as usize,
                     bias + (st_value + st_size) as usize,
                 );
-                match wanted[i].1 {
-                    1 => found.entry.push(range),
-                    _ => found.user.push(range),
-                }
+                found.user.push(range);
             }
         }
     })?;
-    // Both families must be present for the rule to mean anything.
-    Ok((!found.entry.is_empty() && !found.user.is_empty()).then_some(found))
+    Ok((!found.user.is_empty()).then_some(found))
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -226,12 +197,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn this_test_binary_has_both_families() {
+    fn this_test_binary_has_the_entry_frame() {
         let b = boundaries().expect("test binaries keep their symbol table");
-        assert!(!b.entry.is_empty() && !b.user.is_empty(), "{b:?}");
+        assert!(!b.user.is_empty(), "{b:?}");
         // This test runs on a libtest thread, entered through __rust_begin_short_backtrace.
         let mut buf = crate::capture::buf();
         let stack = crate::capture::capture(&mut buf, 64, crate::config::Unwind::Auto);
-        assert!(!b.is_runtime_held(stack));
+        assert!(stack.iter().any(|&ip| in_user_entry(ip - 1)), "{stack:x?}");
     }
 }

@@ -181,13 +181,14 @@ fn is_call_shim(frame: &Frame) -> bool {
             .is_some_and(|file| file.ends_with("library/core/src/ops/function.rs"))
 }
 
-/// Whether the block was allocated by std's runtime setup before `main` (e.g. the main thread's
-/// stack-overflow handler record): held for the whole run, not a leak of the program. Frames must
-/// have been [`fill`]ed.
-pub(crate) fn is_runtime_held(stack: &[usize]) -> bool {
-    let mut held = false;
-    for_each_trimmed(stack, |f| held |= f.function.starts_with("std::rt::init"));
-    held
+/// Whether any frame of `stack`, untrimmed, satisfies `pred`. Frames must have been [`fill`]ed.
+pub(crate) fn any_frame(stack: &[usize], mut pred: impl FnMut(&Frame) -> bool) -> bool {
+    let cache = lock();
+    stack
+        .iter()
+        .filter_map(|ip| cache.get(ip))
+        .flat_map(|frames| frames.iter())
+        .any(&mut pred)
 }
 
 /// Calls `f` on each frame of `stack` after trimming: the leading machinery frames and everything
