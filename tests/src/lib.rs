@@ -1,7 +1,14 @@
 //! Cross-crate integration tests live in `tests/tests/`, one global-allocator setup per file; the
-//! helper binaries in `src/bin/` are run as child processes by `tests/exit_report.rs`.
+//! helper binaries in `src/bin/` are run as child processes by `tests/exit_report.rs` and (under
+//! the tracker and under valgrind's memcheck) `tests/leak_classes.rs`.
 //!
 //! This library holds the checks shared by several allocator setups ([`checks`]), so that
-//! `Tracked<AlignedAlloc>`, `Tracked<System>` and `Tracked<Jemalloc>` pass the same ones.
+//! `Tracked<AlignedAlloc>`, `Tracked<System>` and `Tracked<Jemalloc>` pass the same ones; the
+//! run-time switchable allocator of the binaries that also run under valgrind ([`switch`]); the
+//! shapes of the leak scenarios of `src/bin/leak_cases.rs` ([`leak_shapes`]); and the one place
+//! the tests call the tracker's run-time leak API ([`leak_api`]).
 
 pub mod checks;
+pub mod leak_api;
+pub mod leak_shapes;
+pub mod switch;
