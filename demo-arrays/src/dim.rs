@@ -150,6 +150,47 @@ impl Geom {
     }
 }
 
+impl Geom {
+    /// The same elements, as a geometry for an order-independent reduction: length-1 axes dropped,
+    /// axes ordered by decreasing `|stride|` (the smallest innermost, for memory access), and
+    /// neighbours that step evenly merged into one axis. Reaches exactly the offsets `self` reaches
+    /// (each as often), from the same first element, so it is valid wherever `self` is.
+    pub(crate) fn for_reduction(&self) -> Geom {
+        if self.len() == 0 {
+            return *self;
+        }
+        let mut axes = [0usize; MAX_NDIM];
+        let mut n = 0;
+        for ax in 0..self.ndim() {
+            if self.shape[ax] != 1 {
+                axes[n] = ax;
+                n += 1;
+            }
+        }
+        axes[..n].sort_by_key(|&ax| std::cmp::Reverse(self.strides[ax].unsigned_abs()));
+        let mut g = Geom {
+            ndim: 0,
+            shape: [0; MAX_NDIM],
+            strides: [0; MAX_NDIM],
+        };
+        for &ax in &axes[..n] {
+            let (len, st) = (self.shape[ax], self.strides[ax]);
+            let last = g.ndim as usize;
+            // Outer axis `last - 1` steps over exactly one run of this axis: merge the two.
+            if last > 0
+                && g.strides[last - 1] == st.wrapping_mul(len as isize)
+                && g.shape[last - 1].checked_mul(len).is_some()
+            {
+                g.shape[last - 1] *= len;
+                g.strides[last - 1] = st;
+            } else {
+                g.push(len, st);
+            }
+        }
+        g
+    }
+}
+
 impl std::fmt::Debug for Geom {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "shape={:?} strides={:?}", self.shape(), self.strides())

@@ -90,10 +90,27 @@ impl DType {
         }
     }
 
-    /// Parses a `.npy` type string. Accepts `<` and `=` (little-endian / native on the little-endian
-    /// hosts this crate supports) and `|` (no byte order, one-byte types); `None` otherwise.
+    /// Parses a `.npy` type string for data in native (little-endian) order: `<f8`, `=f8`, `|i1`;
+    /// `None` for big-endian multi-byte types (see [`parse_descr`](Self::parse_descr)) and
+    /// anything unsupported.
     pub fn from_descr(descr: &str) -> Option<DType> {
-        let (order, code) = descr.split_at_checked(1)?;
+        match Self::parse_descr(descr)? {
+            (d, false) => Some(d),
+            (_, true) => None,
+        }
+    }
+
+    /// Parses a `.npy` type string as NumPy's `np.dtype(descr)` does for these types: an optional
+    /// byte order (`<` little, `>` big, `=` native, `|` not applicable, which NumPy also takes as
+    /// native) and a code (`f8`, `i4`, `u1`, `b1` or `?`, …). Returns the dtype and whether the data
+    /// is big-endian (never for one-byte types); this crate supports little-endian hosts, where
+    /// native is little.
+    pub fn parse_descr(descr: &str) -> Option<(DType, bool)> {
+        let (big, code) = match descr.as_bytes().first()? {
+            b'>' => (true, &descr[1..]),
+            b'<' | b'=' | b'|' => (false, &descr[1..]),
+            _ => (false, descr),
+        };
         let dtype = match code {
             "b1" | "?" => DType::Bool,
             "i1" => DType::I8,
@@ -108,11 +125,7 @@ impl DType {
             "f8" => DType::F64,
             _ => return None,
         };
-        match order {
-            "<" | "=" => Some(dtype),
-            "|" | ">" if dtype.itemsize() == 1 => Some(dtype),
-            _ => None,
-        }
+        Some((dtype, big && dtype.itemsize() > 1))
     }
 }
 
@@ -171,9 +184,31 @@ pub unsafe trait Element:
     fn from_scalar(s: Scalar) -> Self;
 }
 
-/// Element types with arithmetic. Integer arithmetic wraps on overflow, as NumPy's does, and integer
-/// division by zero gives 0 (NumPy gives 0 and a warning).
-pub trait Num: Element + PartialOrd {
+/// Element types that [`sum`](crate::ArrayBase::sum) and [`mean`](crate::ArrayBase::mean) accept,
+/// with the accumulator NumPy's `sum` uses for them: `int64` for signed integers and `bool` (a
+/// count), `uint64` for unsigned integers, the type itself for floats. So an `int8` sum of 100 000
+/// ones is 100 000, as in NumPy, not a wrapped `-96`.
+pub trait Summable: Element {
+    /// The type `sum` returns and accumulates in.
+    type Acc: Copy + Debug + PartialEq + Send + Sync + 'static;
+    /// The sum of nothing.
+    const ACC_ZERO: Self::Acc;
+    /// `self` converted to the accumulator (sign-extended, zero-extended, `true` → 1).
+    fn widen(self) -> Self::Acc;
+    /// `a + b` in the accumulator; wrapping for integers, as NumPy's `int64` sums wrap silently.
+    fn acc_add(a: Self::Acc, b: Self::Acc) -> Self::Acc;
+    /// `self` as `f64` (for `mean`, which accumulates in `f64`).
+    fn to_f64(self) -> f64;
+}
+
+/// Element types with arithmetic. Integer `+ - *` wrap on overflow, as NumPy's do.
+///
+/// Integer `/` is Rust's truncating division (`-7 / 2 == -3`), which is neither NumPy's `/` (true
+/// division, a float result) nor its `//` (floor division, `-7 // 2 == -4`): for NumPy's `//` use
+/// [`floor_div`](Num::floor_div). Division by zero is a result, never a panic: 0 for integers (as
+/// NumPy's `//`, which also warns), IEEE `inf`/`nan` for floats. `MIN / -1` wraps to `MIN` (NumPy's
+/// `//` gives the same, with an overflow warning).
+pub trait Num: Summable + PartialOrd {
     /// The additive identity.
     const ZERO: Self;
     /// `a + b` (wrapping for integers).
@@ -182,12 +217,14 @@ pub trait Num: Element + PartialOrd {
     fn sub(a: Self, b: Self) -> Self;
     /// `a * b` (wrapping for integers).
     fn mul(a: Self, b: Self) -> Self;
-    /// `a / b` (0 for integer division by zero).
+    /// `a / b`: truncating for integers (0 if `b == 0`, `MIN / -1 == MIN`), IEEE for floats.
     fn div(a: Self, b: Self) -> Self;
+    /// NumPy's `a // b`: the quotient rounded toward negative infinity (`-7 // 2 == -4`). Integers:
+    /// 0 if `b == 0`, `MIN // -1 == MIN`. Floats: NumPy's `npy_floor_divide` (`1.0 // 0.0 == inf`,
+    /// `0.0 // 0.0` is NaN, `-7.0 // 2.0 == -4.0`).
+    fn floor_div(a: Self, b: Self) -> Self;
     /// Whether `self` is a NaN (always false for integers).
     fn is_nan(self) -> bool;
-    /// `self` as `f64` (for [`mean`](crate::ArrayBase::mean)).
-    fn to_f64(self) -> f64;
 }
 
 /// Compile-time check of `Element`'s layout rules (items 1–2) for `T` with `dtype`.
@@ -217,6 +254,16 @@ macro_rules! int_element {
                 }
             }
         }
+        impl Summable for $t {
+            type Acc = $wide;
+            const ACC_ZERO: $wide = 0;
+            #[inline(always)]
+            fn widen(self) -> $wide { self as $wide }
+            #[inline(always)]
+            fn acc_add(a: $wide, b: $wide) -> $wide { a.wrapping_add(b) }
+            #[inline(always)]
+            fn to_f64(self) -> f64 { self as f64 }
+        }
         impl Num for $t {
             const ZERO: Self = 0;
             #[inline(always)]
@@ -228,9 +275,18 @@ macro_rules! int_element {
             #[inline(always)]
             fn div(a: Self, b: Self) -> Self { if b == 0 { 0 } else { a.wrapping_div(b) } }
             #[inline(always)]
-            fn is_nan(self) -> bool { false }
+            #[allow(unused_comparisons)] // `< 0` is always false for unsigned types
+            fn floor_div(a: Self, b: Self) -> Self {
+                if b == 0 {
+                    return 0;
+                }
+                let q = a.wrapping_div(b);
+                // Truncation rounded toward zero; step down when the exact quotient was negative
+                // and not whole.
+                if a.wrapping_rem(b) != 0 && ((a < 0) != (b < 0)) { q - 1 } else { q }
+            }
             #[inline(always)]
-            fn to_f64(self) -> f64 { self as f64 }
+            fn is_nan(self) -> bool { false }
         }
     )*};
 }
@@ -260,6 +316,16 @@ macro_rules! float_element {
                 }
             }
         }
+        impl Summable for $t {
+            type Acc = $t;
+            const ACC_ZERO: $t = 0.0;
+            #[inline(always)]
+            fn widen(self) -> $t { self }
+            #[inline(always)]
+            fn acc_add(a: $t, b: $t) -> $t { a + b }
+            #[inline(always)]
+            fn to_f64(self) -> f64 { self as f64 }
+        }
         impl Num for $t {
             const ZERO: Self = 0.0;
             #[inline(always)]
@@ -270,11 +336,26 @@ macro_rules! float_element {
             fn mul(a: Self, b: Self) -> Self { a * b }
             #[inline(always)]
             fn div(a: Self, b: Self) -> Self { a / b }
+            /// NumPy's `npy_floor_divide` / `npy_divmod` (npymath), step for step.
+            fn floor_div(a: Self, b: Self) -> Self {
+                if b == 0.0 {
+                    return a / b;
+                }
+                let m = a % b; // C's fmod
+                let mut div = (a - m) / b;
+                if m != 0.0 && ((b < 0.0) != (m < 0.0)) {
+                    div -= 1.0;
+                }
+                if div != 0.0 {
+                    let f = div.floor();
+                    if div - f > 0.5 { f + 1.0 } else { f }
+                } else {
+                    (0.0 as $t).copysign(a / b)
+                }
+            }
             #[inline(always)]
             #[allow(clippy::eq_op)]
             fn is_nan(self) -> bool { self != self }
-            #[inline(always)]
-            fn to_f64(self) -> f64 { self as f64 }
         }
     )*};
 }
@@ -300,5 +381,23 @@ unsafe impl Element for bool {
             Scalar::UInt(u) => u != 0,
             Scalar::Float(f) => f != 0.0,
         }
+    }
+}
+
+/// `bool` sums count the `true`s, in `int64` as NumPy's `mask.sum()`.
+impl Summable for bool {
+    type Acc = i64;
+    const ACC_ZERO: i64 = 0;
+    #[inline(always)]
+    fn widen(self) -> i64 {
+        self as i64
+    }
+    #[inline(always)]
+    fn acc_add(a: i64, b: i64) -> i64 {
+        a.wrapping_add(b)
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as u8 as f64
     }
 }

@@ -72,6 +72,13 @@ pub enum ArrayError {
         /// The length it had to be below.
         len: usize,
     },
+    /// An axis number the array does not have (NumPy's `AxisError`).
+    AxisOutOfBounds {
+        /// The requested axis.
+        axis: usize,
+        /// The array's number of dimensions.
+        ndim: usize,
+    },
     /// Anything else about the arguments (zero step, too many dimensions, non-contiguous reshape).
     Invalid(String),
     /// A reduction with no identity over an empty array (`min`/`max`).
@@ -147,6 +154,10 @@ impl fmt::Display for ArrayError {
                     "{what} {index} is out of bounds for axis {axis} with size {len}"
                 )
             }
+            ArrayError::AxisOutOfBounds { axis, ndim } => write!(
+                f,
+                "axis {axis} is out of bounds for array of dimension {ndim}"
+            ),
             ArrayError::Invalid(msg) => f.write_str(msg),
             ArrayError::EmptyReduction(op) => {
                 write!(

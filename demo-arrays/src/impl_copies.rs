@@ -65,11 +65,9 @@ impl<S: Data> ArrayBase<S> {
     /// Always a copy: allocates exactly its result, `indices.len() × (other axes) × itemsize` bytes.
     pub fn take(&self, axis: usize, indices: &[isize]) -> Result<NdArray<S::Elem>, ArrayError> {
         if axis >= self.ndim() {
-            return Err(ArrayError::IndexOutOfBounds {
-                what: "axis",
-                index: axis as isize,
+            return Err(ArrayError::AxisOutOfBounds {
                 axis,
-                len: self.ndim(),
+                ndim: self.ndim(),
             });
         }
         let len = self.shape()[axis];

@@ -7,7 +7,10 @@
 //!   buffer when the shapes allow, so chains like `a * 2.0 + &b` allocate nothing beyond `a`.
 //! - `a += &b`, `a *= 2.0`, [`mul_add_assign`](ArrayBase::mul_add_assign): in place, zero bytes.
 //!
-//! Integer arithmetic wraps and integer division by zero gives 0, as NumPy's (without its warning).
+//! Integer `+ - *` wrap, as NumPy's do. Integer `/` is Rust's truncating division (`-7 / 2 == -3`),
+//! which is *not* NumPy's `/` (true division to float) nor its `//`; for NumPy's `//` use
+//! [`floor_div`](ArrayBase::floor_div) (`-7 // 2 == -4`). Division by zero never panics: integer
+//! `/` and `floor_div` give 0 (as NumPy's `//`, minus its warning), floats give IEEE `inf`/`nan`.
 
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Sub, SubAssign};
 
@@ -53,6 +56,26 @@ impl<S: Data> ArrayBase<S> {
                 k += n;
             });
         })
+    }
+}
+
+impl<S: Data> ArrayBase<S>
+where
+    S::Elem: Num,
+{
+    /// NumPy's `a // b`, element-wise with broadcasting, as a new array: quotients rounded toward
+    /// negative infinity (`-7 // 2 == -4`, where `/` gives Rust's `-3`). Integer division by zero
+    /// gives 0 and `MIN // -1` gives `MIN`, as NumPy's (without its warnings); floats follow NumPy's
+    /// `npy_floor_divide` (`1.0 // 0.0 == inf`). Allocates the result. Panics with NumPy's message
+    /// if the shapes do not broadcast (see [`try_zip_map`](Self::try_zip_map)).
+    pub fn floor_div<S2: Data<Elem = S::Elem>>(&self, rhs: &ArrayBase<S2>) -> NdArray<S::Elem> {
+        self.try_zip_map(rhs, S::Elem::floor_div)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// NumPy's `a // x` for a scalar `x`, as a new array (see [`floor_div`](Self::floor_div)).
+    pub fn floor_div_scalar(&self, x: S::Elem) -> NdArray<S::Elem> {
+        self.map(|a| S::Elem::floor_div(a, x))
     }
 }
 
@@ -131,7 +154,8 @@ macro_rules! binary_ops {
             S::Elem: Num,
         {
             type Output = NdArray<S::Elem>;
-            /// A new array (panics with NumPy's message if the shapes do not broadcast).
+            /// A new array (panics with NumPy's message if the shapes do not broadcast). For
+            /// integers, `/` truncates and gives 0 on division by zero (see the module docs).
             fn $op(self, rhs: &ArrayBase<S2>) -> NdArray<S::Elem> {
                 self.try_zip_map(rhs, S::Elem::$f).unwrap_or_else(|e| panic!("{e}"))
             }

@@ -6,16 +6,16 @@
 //! whole base buffer alive. `.npy` files load, save and memory-map through [`npy`].
 //!
 //! ```
-//! use demo_arrays::{NdArray, s, shares_memory};
+//! use demo_arrays::{NdArray, s, may_share_memory};
 //!
 //! let a = NdArray::<f64>::arange(12).into_shape(&[3, 4]).unwrap();
 //! let v = a.slice(&s![.., 1..;2]);              // a[:, 1::2] — a view, zero bytes
 //! assert_eq!(v.shape(), &[3, 2]);
-//! assert!(shares_memory(&a, &v));
+//! assert!(may_share_memory(&a, &v));
 //! let b = &a * 2.0 + &a;                          // new arrays, NumPy broadcasting
 //! assert_eq!(b.sum(), 3.0 * 66.0);
 //! let c = a.take(1, &[0, 3]).unwrap();            // fancy indexing copies
-//! assert!(!shares_memory(&a, &c));
+//! assert!(!may_share_memory(&a, &c));
 //! ```
 //!
 //! ## For NumPy users
@@ -35,13 +35,14 @@
 //! | `a.copy()`, `np.ascontiguousarray` | `a.to_owned()` | `nbytes` |
 //! | `a.astype(np.float32)` | `a.astype::<f32>()` | `len·4` |
 //! | `a.base`, view keeps base alive | `a.into_shared()`, `.slice_move(..)`, `base_nbytes()` | 0 per view |
-//! | `np.shares_memory(a, b)` | `shares_memory(&a, &b)` | 0 |
+//! | `np.may_share_memory(a, b)` | `may_share_memory(&a, &b)` | 0 |
 //! | `a.flags` | `a.flags()` | 0 |
 //! | `a * 2 + b` | `&(&a * 2.0) + &b` (all by reference) | a temporary + the result |
 //! | `c = a * 2; c += b` | `&a * 2.0 + &b` (the temporary is reused by value) | the result |
 //! | `numexpr.evaluate("a*2+b")` | `(lazy(&a) * 2.0 + &b).eval()` | the result only |
 //! | `a *= 2; a += b` | `a *= 2.0; a += &b`, `a.mul_add_assign(2.0, &b)` | 0 |
-//! | `a.sum()`, `a.mean()`, `a.min()` | `a.sum()`, `a.mean()`, `a.min()?` | 0 |
+//! | `a.sum()`, `a.mean()`, `a.min()` | `a.sum()` (`i64`/`u64` for integers), `a.mean()`, `a.min()?` | 0 |
+//! | `a // b`, `a // 2` | `a.floor_div(&b)`, `a.floor_div_scalar(2)` | the result |
 //! | `np.save`, `np.load` | `npy::save`, `npy::load::<T>` | `load`: the array (+ < 4 KiB header) |
 //! | `np.load(f, mmap_mode='r'/'r+'/'c')` | `npy::open_mmap::<T>(f, MmapMode::…)` | < 4 KiB (header); data: file pages |
 //! | `open_memmap(f, 'w+', dtype, shape)` | `npy::create_mmap::<T>(f, &shape)` | < 4 KiB (header); data: file pages |
@@ -49,9 +50,13 @@
 //! Every byte count in this table that says 0 or "the result" is measured by a test
 //! (`tests/byte_claims.rs`) with `alloc_tracker::measure`.
 //!
-//! Differences from NumPy worth knowing: integer `sum` stays in the element type (NumPy widens small
-//! integers to `int64`); operands of fused expressions must have equal shapes (broadcast explicitly); no `-1` in shapes;
-//! at most [`MAX_NDIM`] axes.
+//! Differences from NumPy worth knowing: integer `/` is Rust's truncating division (NumPy's `/` is
+//! true division, its `//` is [`floor_div`](ArrayBase::floor_div)); integer division by zero gives
+//! 0 without a warning; [`may_share_memory`] is NumPy's `may_share_memory` (there is no exact
+//! `shares_memory`); mapped big-endian files are refused (`npy::load` swaps them); operands of
+//! fused expressions must have equal shapes (broadcast explicitly); no `-1` in shapes; at most
+//! [`MAX_NDIM`] axes. `sum` widens as NumPy's: `int8`…`int64` and `bool` to `i64`, unsigned to
+//! `u64` ([`Summable`]).
 //!
 //! ## The tour
 //!
@@ -122,11 +127,11 @@ pub use array_base::{
 };
 pub use buffer::ALIGN;
 pub use dim::{Geom, MAX_NDIM};
-pub use element::{DType, Element, Num, Scalar};
+pub use element::{DType, Element, Num, Scalar, Summable};
 pub use error::{ArrayError, ShapeDisplay, size_to_string};
 pub use fused::lazy;
+pub use impl_views::may_share_memory;
 pub use impl_views::reshape::CowArray;
-pub use impl_views::shares_memory;
 pub use impl_views::slicing::SliceArg;
 pub use iter::Iter;
 pub use npy::{MmapArray, MmapMode};

@@ -113,6 +113,38 @@ fn reads_fortran_order_and_version_2() {
 }
 
 #[test]
+fn big_endian_files_load_byte_swapped_and_refuse_to_map() {
+    // Before: every big-endian file was an error. Values as NumPy wrote them (make_fixtures.py).
+    assert_eq!(
+        npy::load::<f64>(fixture("f8_big_endian.npy"))
+            .unwrap()
+            .to_vec(),
+        vec![0.0, 1.0, 2.0]
+    );
+    let i = npy::load::<i32>(fixture("i4_big_endian_2x2.npy")).unwrap();
+    assert_eq!(i.to_vec(), vec![-2, 1, 70000, i32::MIN]);
+    assert_eq!(
+        npy::load::<u16>(fixture("u2_big_endian.npy"))
+            .unwrap()
+            .to_vec(),
+        vec![1, 258, 65535]
+    );
+    let f = npy::load::<f32>(fixture("f4_big_endian_fortran_2x3.npy")).unwrap();
+    assert!(f.flags().f_contiguous);
+    assert_eq!(f.to_vec(), vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5]);
+    assert!(
+        npy::read_header(fixture("f8_big_endian.npy"))
+            .unwrap()
+            .big_endian
+    );
+    let e = map::<f64>(fixture("f8_big_endian.npy"), MmapMode::ReadOnly).unwrap_err();
+    assert!(
+        e.to_string().contains("use npy::load, which swaps bytes"),
+        "{e}"
+    );
+}
+
+#[test]
 fn writes_the_same_bytes_as_numpy() {
     let dir = TempDir::new("same");
     for name in [
@@ -256,6 +288,7 @@ fn malformed_files_are_errors_naming_the_problem() {
     );
     let mut ver = good.clone();
     ver[6] = 9;
+    // (also any minor version but 0: see hdr_version_1_1.npy below)
     expect_npy_error(
         &write("version.npy", &ver),
         "unsupported format version 9.0",
@@ -263,7 +296,21 @@ fn malformed_files_are_errors_naming_the_problem() {
     let mut dict = good.clone();
     dict[10] = b'[';
     expect_npy_error(&write("dict.npy", &dict), "expected '{'");
-    expect_npy_error(&fixture("f8_big_endian.npy"), "big-endian");
+    // NumPy refuses each of these (make_fixtures.py checks): before, the crate read `(3)` as a
+    // 1-tuple, accepted version 1.1 and ignored text after `}`; its header limit was 1 MiB.
+    expect_npy_error(&fixture("hdr_shape_not_tuple.npy"), "shape 3");
+    expect_npy_error(
+        &fixture("hdr_version_1_1.npy"),
+        "unsupported format version 1.1",
+    );
+    expect_npy_error(
+        &fixture("hdr_text_after_dict.npy"),
+        "unexpected text after the header dict",
+    );
+    expect_npy_error(&fixture("hdr_too_long.npy"), "over NumPy's limit of 10000");
+    for ok in ["hdr_ok.npy", "hdr_at_limit.npy"] {
+        assert_eq!(npy::load::<f64>(fixture(ok)).unwrap().shape(), &[3]);
+    }
     // Wrong dtype requested.
     let e = npy::load::<f32>(fixture("f8_3x4.npy")).unwrap_err();
     assert!(matches!(

@@ -49,10 +49,11 @@ impl<S: DataMut> ArrayBase<S> {
     }
 }
 
-/// Whether two arrays may share memory (NumPy's `np.shares_memory` for these bounds: true when the
-/// address ranges their elements span overlap). Exact for contiguous arrays; for strided ones it can
-/// say `true` for interleaved arrays that touch no common element, as NumPy's `may_share_memory`.
-pub fn shares_memory<A: RawData, B: RawData>(a: &ArrayBase<A>, b: &ArrayBase<B>) -> bool {
+/// Whether two arrays may share memory: NumPy's `np.may_share_memory(a, b)`, which compares the
+/// address ranges the elements span. `false` is certain (no common byte); `true` may be a false
+/// alarm for strided arrays that interleave without touching a common element (`a[::2]` and
+/// `a[1::2]`), where NumPy's exact `np.shares_memory` says `false`. Allocates nothing.
+pub fn may_share_memory<A: RawData, B: RawData>(a: &ArrayBase<A>, b: &ArrayBase<B>) -> bool {
     let (a0, a1) = a.byte_range();
     let (b0, b1) = b.byte_range();
     a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1

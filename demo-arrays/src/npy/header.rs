@@ -8,9 +8,10 @@ use crate::element::DType;
 
 /// `\x93NUMPY`.
 pub const MAGIC: &[u8; 6] = b"\x93NUMPY";
-/// Header lengths above this are rejected before reading (NumPy's own limit is 10 000 bytes for
-/// safety; large shapes need far less than 64 KiB).
-const MAX_HEADER: usize = 1 << 20;
+/// Headers longer than this many characters are refused, as by NumPy's `np.load` (its default
+/// `max_header_size`, a guard against costly parsing of hostile files). NumPy never writes one that
+/// long for an array of at most 32 dimensions.
+pub const MAX_HEADER: usize = 10_000;
 
 /// What a `.npy` header says about the array that follows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +20,9 @@ pub struct Header {
     pub dtype: DType,
     /// Whether the data is in Fortran (column-major) order.
     pub fortran_order: bool,
+    /// Whether the elements are stored big-endian (`>f8`): [`load`](super::load) swaps their
+    /// bytes, [`open_mmap`](super::open_mmap) refuses them.
+    pub big_endian: bool,
     /// The array's shape.
     pub shape: Vec<usize>,
     /// Format version `(major, minor)`.
@@ -50,6 +54,12 @@ pub(crate) fn read_header(r: &mut impl Read, file_len: u64) -> Result<Header, St
         ));
     }
     let version = (pre[6], pre[7]);
+    if !matches!(version, (1, 0) | (2, 0) | (3, 0)) {
+        return Err(format!(
+            "unsupported format version {}.{} (NumPy reads 1.0, 2.0 and 3.0 only)",
+            version.0, version.1
+        ));
+    }
     let (len, prefix) = match version.0 {
         1 => {
             let mut b = [0u8; 2];
@@ -75,10 +85,9 @@ pub(crate) fn read_header(r: &mut impl Read, file_len: u64) -> Result<Header, St
             "header length {len} runs past the end of the file ({file_len} bytes)"
         ));
     }
-    if len as usize > MAX_HEADER {
-        return Err(format!(
-            "header length {len} exceeds the {MAX_HEADER}-byte limit"
-        ));
+    // A UTF-8 character takes at most 4 bytes: longer headers are refused without being read.
+    if len as usize > 4 * MAX_HEADER {
+        return Err(too_long(len as usize));
     }
     let mut text = vec![0u8; len as usize];
     r.read_exact(&mut text)
@@ -87,14 +96,25 @@ pub(crate) fn read_header(r: &mut impl Read, file_len: u64) -> Result<Header, St
         3 => String::from_utf8(text).map_err(|_| "header is not UTF-8".to_string())?,
         _ => text.iter().map(|&b| b as char).collect(), // latin-1
     };
-    let (dtype, fortran_order, shape) = parse_dict(&text)?;
+    let chars = text.chars().count();
+    if chars > MAX_HEADER {
+        return Err(too_long(chars));
+    }
+    let (dtype, big_endian, fortran_order, shape) = parse_dict(&text)?;
     Ok(Header {
         dtype,
         fortran_order,
+        big_endian,
         shape,
         version,
         data_offset: prefix + len,
     })
+}
+
+fn too_long(n: usize) -> String {
+    format!(
+        "header of {n} characters is over NumPy's limit of {MAX_HEADER} (np.load's max_header_size)"
+    )
 }
 
 /// The full header bytes (magic to newline) NumPy would write for this array: version 1.0 unless the
@@ -130,6 +150,27 @@ enum Value {
     Bool(bool),
     Int(u64),
     Tuple(Vec<Value>),
+}
+
+/// Python's `repr` of the value, for error messages (`3`, `'<f8'`, `(3, 4)`).
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Bool(b) => f.write_str(if *b { "True" } else { "False" }),
+            Value::Int(n) => write!(f, "{n}"),
+            Value::Tuple(items) => {
+                f.write_str("(")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str(if items.len() == 1 { ",)" } else { ")" })
+            }
+        }
+    }
 }
 
 struct Parser<'a> {
@@ -186,6 +227,7 @@ impl Parser<'_> {
             Some(b'(') => {
                 self.i += 1;
                 let mut items = Vec::new();
+                let mut comma = false;
                 while !self.eat(b')') {
                     if items.len() > crate::MAX_NDIM * 4 {
                         return Err("tuple in header too long".into());
@@ -195,6 +237,11 @@ impl Parser<'_> {
                         self.expect(b')')?;
                         break;
                     }
+                    comma = true;
+                }
+                // As in Python, `(3)` is the integer 3 in parentheses; `(3,)` is a tuple.
+                if items.len() == 1 && !comma {
+                    return Ok(items.pop().expect("one item"));
                 }
                 Ok(Value::Tuple(items))
             }
@@ -230,14 +277,17 @@ impl Parser<'_> {
     }
 }
 
-fn parse_dict(text: &str) -> Result<(DType, bool, Vec<usize>), String> {
+fn parse_dict(text: &str) -> Result<(DType, bool, bool, Vec<usize>), String> {
     let mut p = Parser {
         s: text.as_bytes(),
         i: 0,
     };
     p.expect(b'{')?;
     let (mut descr, mut fortran, mut shape) = (None, None, None);
-    while !p.eat(b'}') {
+    loop {
+        if p.eat(b'}') {
+            break;
+        }
         let key = match p.value(0)? {
             Value::Str(k) => k,
             v => return Err(format!("header dict key {v:?} is not a string")),
@@ -255,20 +305,23 @@ fn parse_dict(text: &str) -> Result<(DType, bool, Vec<usize>), String> {
             break;
         }
     }
-    let dtype = match descr {
-        Some(Value::Str(d)) => DType::from_descr(&d).ok_or_else(|| {
-            if d.starts_with('>') {
-                format!("big-endian data type {d:?} is not supported")
-            } else {
-                format!("unsupported data type {d:?}")
-            }
-        })?,
-        Some(v) => return Err(format!("descr {v:?} is not a simple type string")),
+    // Like NumPy's `ast.literal_eval` of the whole header: only whitespace may follow the dict.
+    if p.peek().is_some() {
+        return Err(format!(
+            "unexpected text after the header dict at byte {}",
+            p.i
+        ));
+    }
+    let (dtype, big_endian) = match descr {
+        Some(Value::Str(d)) => {
+            DType::parse_descr(&d).ok_or_else(|| format!("unsupported data type {d:?}"))?
+        }
+        Some(v) => return Err(format!("descr {v} is not a simple type string")),
         None => return Err("header has no 'descr' key".into()),
     };
     let fortran_order = match fortran {
         Some(Value::Bool(b)) => b,
-        Some(v) => return Err(format!("fortran_order {v:?} is not True or False")),
+        Some(v) => return Err(format!("fortran_order {v} is not True or False")),
         None => return Err("header has no 'fortran_order' key".into()),
     };
     let shape = match shape {
@@ -278,10 +331,10 @@ fn parse_dict(text: &str) -> Result<(DType, bool, Vec<usize>), String> {
                 Value::Int(n) => {
                     usize::try_from(n).map_err(|_| format!("shape entry {n} too large"))
                 }
-                v => Err(format!("shape entry {v:?} is not a non-negative integer")),
+                v => Err(format!("shape entry {v} is not a non-negative integer")),
             })
             .collect::<Result<Vec<_>, _>>()?,
-        Some(v) => return Err(format!("shape {v:?} is not a tuple")),
+        Some(v) => return Err(format!("shape {v} is not a tuple")),
         None => return Err("header has no 'shape' key".into()),
     };
     if shape.len() > crate::MAX_NDIM {
@@ -291,7 +344,7 @@ fn parse_dict(text: &str) -> Result<(DType, bool, Vec<usize>), String> {
             crate::MAX_NDIM
         ));
     }
-    Ok((dtype, fortran_order, shape))
+    Ok((dtype, big_endian, fortran_order, shape))
 }
 
 #[cfg(test)]
@@ -300,13 +353,16 @@ mod tests {
 
     #[test]
     fn parses_numpy_dicts() {
-        let (d, f, s) =
+        let (d, be, f, s) =
             parse_dict("{'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }  \n").unwrap();
-        assert_eq!((d, f, s), (DType::F64, false, vec![3, 4]));
-        let (_, _, s) =
+        assert_eq!((d, be, f, s), (DType::F64, false, false, vec![3, 4]));
+        let (_, _, _, s) =
             parse_dict("{'descr': '|b1', 'fortran_order': True, 'shape': (5,), }").unwrap();
         assert_eq!(s, vec![5]);
-        let (_, _, s) =
+        let (d, be, _, _) =
+            parse_dict("{'descr': '>i4', 'fortran_order': True, 'shape': ((2),), }").unwrap();
+        assert_eq!((d, be), (DType::I32, true));
+        let (_, _, _, s) =
             parse_dict("{\"shape\": (), \"fortran_order\": False, \"descr\": \"<i4\"}").unwrap();
         assert!(s.is_empty());
     }
@@ -318,7 +374,10 @@ mod tests {
             "{",
             "{'descr'",
             "{'descr': '<f8'",
-            "{'descr': '>f8', 'fortran_order': False, 'shape': ()}",
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (3)}",
+            "{'descr': '<f8', 'fortran_order': False, 'shape': ()} x",
+            "{'descr': '<f8', 'fortran_order': False, 'shape': ()}}",
+            "{'descr': '>c16', 'fortran_order': False, 'shape': ()}",
             "{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': ()}",
             "{'shape': (99999999999999999999999,)}",
             "{'descr': '<f8', 'fortran_order': 1, 'shape': ()}",

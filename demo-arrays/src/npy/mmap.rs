@@ -115,6 +115,15 @@ unsafe fn map_checked<T: Element>(
     guard: ClaimGuard,
 ) -> Result<MmapArray<T>, ArrayError> {
     check_dtype::<T>(path, h)?;
+    if h.big_endian {
+        return Err(npy_err(
+            path,
+            format!(
+                "big-endian {} data cannot be mapped as native elements; use npy::load, which swaps bytes",
+                T::DTYPE
+            ),
+        ));
+    }
     let geom = geom_of(h)?;
     // SAFETY: the file is not truncated or modified while mapped except through this array: the
     // registry claim `guard` (held by the array) excludes demo-arrays' own writers in this process,

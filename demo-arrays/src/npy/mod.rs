@@ -1,4 +1,5 @@
-//! `.npy` files, NumPy's own format (versions 1.0, 2.0 and 3.0; little-endian; C or Fortran order):
+//! `.npy` files, NumPy's own format (versions 1.0, 2.0 and 3.0; C or Fortran order; big-endian
+//! data is swapped on load):
 //! [`save`], [`load`] (reads the whole array onto the heap) and [`open_mmap`] (maps the file: the
 //! data never touches the heap, NumPy's `np.load(path, mmap_mode=...)`).
 //!
@@ -114,6 +115,7 @@ pub(crate) fn geom_of(h: &Header) -> Result<Geom, ArrayError> {
 /// Reads a whole `.npy` file into a new array (NumPy's `np.load`). The array is allocated once, with
 /// [`try_zeros`](NdArray::try_zeros)' out-of-memory error if it does not fit (e.g. under
 /// `alloc_tracker::set_limit`). A Fortran-ordered file gives an F-ordered array (no extra copy).
+/// Big-endian files (`>f8`, `>i4`, …) are byte-swapped into native order as they load.
 pub fn load<T: Element>(path: impl AsRef<Path>) -> Result<NdArray<T>, ArrayError> {
     let path = path.as_ref();
     let (mut file, h) = open_checked(path, false)?;
@@ -124,6 +126,12 @@ pub fn load<T: Element>(path: impl AsRef<Path>) -> Result<NdArray<T>, ArrayError
     // on any error the buffer is only dropped.
     let bytes = unsafe { buf.as_bytes_mut() };
     file.read_exact(bytes).map_err(|e| io_err(path, e))?;
+    if h.big_endian {
+        // NumPy byte-swaps on use; we swap once, into native order.
+        for item in bytes.chunks_exact_mut(size_of::<T>()) {
+            item.reverse();
+        }
+    }
     if !T::valid_bytes(bytes) {
         return Err(npy_err(
             path,

@@ -2,14 +2,14 @@
 //! the same, and a move transfers ownership. None of them copies.
 
 use alloc_tracker::measure;
-use demo_arrays::{NdArray, shares_memory};
+use demo_arrays::{NdArray, may_share_memory};
 
 use super::{Ctx, note, numpy, row, usage};
 
 pub fn run(ctx: &Ctx) {
     let n = ctx.size(10_000_000);
     let a = NdArray::<f64>::arange(n);
-    numpy("b = a            # same object, no copy;  np.shares_memory(a, b) -> True");
+    numpy("b = a            # same object, no copy;  np.may_share_memory(a, b) -> True");
     let (r, u) = measure(|| {
         let b = &a;
         b.len()
@@ -18,7 +18,7 @@ pub fn run(ctx: &Ctx) {
     assert!(r == n);
     let (shared, u) = measure(|| {
         let v = a.view();
-        shares_memory(&a, &v)
+        may_share_memory(&a, &v)
     });
     row("let v = a.view();", usage(&u));
     let (moved, u) = measure(move || {

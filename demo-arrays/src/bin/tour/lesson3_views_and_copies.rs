@@ -2,7 +2,7 @@
 //! reshaping a transposed array copies (the data is not C-contiguous any more).
 
 use alloc_tracker::measure;
-use demo_arrays::{NdArray, s, shares_memory};
+use demo_arrays::{NdArray, may_share_memory, s};
 
 use super::{Ctx, note, numpy, row, usage};
 
@@ -23,7 +23,7 @@ pub fn run(ctx: &Ctx) {
         "shape {:?}, strides {:?} (elements), shares memory: {}",
         v.shape(),
         v.strides(),
-        shares_memory(&a, &v)
+        may_share_memory(&a, &v)
     ));
 
     numpy("f = a[[0, 5, 7]]                      # fancy indexing: a copy");
@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx) {
     row("a.take(0, &[0, 5, 7])", usage(&u));
     note(format!(
         "3 rows x {side} x 8 bytes; shares memory: {}",
-        shares_memory(&a, &f)
+        may_share_memory(&a, &f)
     ));
 
     numpy("m = a[a > 0.5 * a.max()]              # boolean mask: a copy");

@@ -1,5 +1,6 @@
 //! Lesson 9: the dtype changes results, not just bytes: f32 accumulation loses digits on long sums
-//! (NumPy's pairwise `sum` hides most of it; a running total does not), and `int8` wraps silently.
+//! (NumPy's pairwise `sum` hides most of it, on strided views too; a running total does not), and
+//! `int8` arithmetic wraps silently — though `sum` widens to `int64`, as NumPy's does.
 
 use demo_arrays::NdArray;
 
@@ -24,6 +25,11 @@ pub fn run(ctx: &Ctx) {
         "x32.sum()  (pairwise, f32)",
         format!("{s32:.3}  rel. error {:.1e}", rel(s32 as f64)),
     );
+    let strided = x32.slice(&demo_arrays::s![..;2]).sum();
+    row(
+        "x32.slice(s![..;2]).sum()  (x[::2])",
+        format!("{strided:.3}  rel. error {:.1e}", rel(strided as f64 * 2.0)),
+    );
     row(
         "x64.sum()  (pairwise, f64)",
         format!("{s64:.3}  rel. error {:.1e}", rel(s64)),
@@ -41,10 +47,12 @@ pub fn run(ctx: &Ctx) {
     numpy("a = np.array([100, 120], dtype=np.int8); a + a   # -> [-56, -16], no warning");
     let a = NdArray::<i8>::from_vec(&[2], vec![100, 120]).expect("two elements");
     row("&a + &a  (i8)", format!("{:?}", (&a + &a).to_vec()));
-    row("a.sum()  (i8 accumulator)", format!("{}", a.sum()));
-    row(
-        "a.astype::<i64>().sum()",
-        format!("{}", a.astype::<i64>().sum()),
-    );
-    note("NumPy's a.sum() widens int8 to int64; here sum stays in the element type: widen first");
+    let s: i64 = a.sum();
+    row("a.sum()  (accumulates in i64)", format!("{s}"));
+    let mut wrapped = 0i8;
+    for &v in a.as_slice().unwrap_or(&[]) {
+        wrapped = wrapped.wrapping_add(v);
+    }
+    row("running i8 total (wrapping)", format!("{wrapped}"));
+    note("sum widens as NumPy's: int8/16/32 -> i64, uint -> u64, bool -> a count; + - * do not");
 }
