@@ -63,6 +63,11 @@ impl DType {
         }
     }
 
+    /// Whether this is a floating-point type.
+    pub const fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F64)
+    }
+
     /// Bytes per element.
     pub const fn itemsize(self) -> usize {
         match self {
@@ -190,7 +195,7 @@ pub unsafe trait Element:
 /// ones is 100 000, as in NumPy, not a wrapped `-96`.
 pub trait Summable: Element {
     /// The type `sum` returns and accumulates in.
-    type Acc: Copy + Debug + PartialEq + Send + Sync + 'static;
+    type Acc: Element;
     /// The sum of nothing.
     const ACC_ZERO: Self::Acc;
     /// `self` converted to the accumulator (sign-extended, zero-extended, `true` → 1).

@@ -6,17 +6,19 @@
 //! - `a + &b`, `a * 2.0` with `a` an owned [`NdArray`] by value: the result is written into `a`'s
 //!   buffer when the shapes allow, so chains like `a * 2.0 + &b` allocate nothing beyond `a`.
 //! - `a += &b`, `a *= 2.0`, [`mul_add_assign`](ArrayBase::mul_add_assign): in place, zero bytes.
+//! - `2.0 * &a`, `1.0 - &a` (scalar on the left) and `-&a`: a new array; `2.0 * a`, `-a` with `a`
+//!   owned by value: in `a`'s buffer, zero bytes.
 //!
 //! Integer `+ - *` wrap, as NumPy's do. Integer `/` is Rust's truncating division (`-7 / 2 == -3`),
 //! which is *not* NumPy's `/` (true division to float) nor its `//`; for NumPy's `//` use
 //! [`floor_div`](ArrayBase::floor_div) (`-7 // 2 == -4`). Division by zero never panics: integer
 //! `/` and `floor_div` give 0 (as NumPy's `//`, minus its warning), floats give IEEE `inf`/`nan`.
 
-use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Sub, SubAssign};
+use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
 use crate::array_base::{ArrayBase, Data, DataMut, NdArray};
 use crate::dim::broadcast_shapes;
-use crate::element::{Element, Num};
+use crate::element::{Element, Num, Summable};
 use crate::error::ArrayError;
 use crate::iter::{for_each_lane, inner_stride};
 
@@ -227,3 +229,94 @@ macro_rules! scalar_ops {
 }
 
 scalar_ops!(f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
+
+macro_rules! scalar_left_ops {
+    ($($t:ty),*) => {$(
+        scalar_left_ops!(@one $t, Add add add);
+        scalar_left_ops!(@one $t, Sub sub sub);
+        scalar_left_ops!(@one $t, Mul mul mul);
+        scalar_left_ops!(@one $t, Div div div);
+    )*};
+    (@one $t:ty, $Op:ident $op:ident $f:ident) => {
+        impl<S: Data<Elem = $t>> $Op<&ArrayBase<S>> for $t {
+            type Output = NdArray<$t>;
+            /// NumPy's `x op a` with the scalar on the left: a new array (one allocation).
+            fn $op(self, rhs: &ArrayBase<S>) -> NdArray<$t> {
+                rhs.map(|x| <$t as Num>::$f(self, x))
+            }
+        }
+        impl $Op<NdArray<$t>> for $t {
+            type Output = NdArray<$t>;
+            /// In `rhs`'s buffer: zero bytes allocated.
+            fn $op(self, mut rhs: NdArray<$t>) -> NdArray<$t> {
+                rhs.map_inplace(|x| *x = <$t as Num>::$f(self, *x));
+                rhs
+            }
+        }
+    };
+}
+
+scalar_left_ops!(f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
+
+impl<S: Data> Neg for &ArrayBase<S>
+where
+    S::Elem: Num,
+{
+    type Output = NdArray<S::Elem>;
+    /// NumPy's `-a`: a new array. Integers wrap (`-(-128i8) == -128`, and unsigned `-1u8 == 255`,
+    /// as NumPy's); floats flip the sign bit (`-0.0`).
+    fn neg(self) -> NdArray<S::Elem> {
+        self.map(neg_one)
+    }
+}
+
+impl<T: Num> Neg for NdArray<T> {
+    type Output = NdArray<T>;
+    /// `-a` in `a`'s own buffer: zero bytes allocated.
+    fn neg(mut self) -> NdArray<T> {
+        self.map_inplace(|x| *x = neg_one(*x));
+        self
+    }
+}
+
+/// `-x` for any `Num`: `0 - x` wraps for integers; for floats, `x * -1` flips the sign of zeros and
+/// NaNs too (`0.0 - 0.0` would give `+0.0`).
+#[inline(always)]
+fn neg_one<T: Num>(x: T) -> T {
+    if T::DTYPE.is_float() {
+        T::mul(x, T::from_scalar(crate::element::Scalar::Int(-1)))
+    } else {
+        T::sub(T::ZERO, x)
+    }
+}
+
+impl<S: Data> ArrayBase<S>
+where
+    S::Elem: Num,
+{
+    /// NumPy's `np.allclose(a, b, rtol, atol)`: whether `|a - b| <= atol + rtol·|b|` for every pair
+    /// of elements of `self` and `other` broadcast together, computed in `f64`. NaNs are never
+    /// close (NumPy's default `equal_nan=False`); infinities are close to equal infinities only.
+    /// NumPy's defaults are `rtol = 1e-5`, `atol = 1e-8`. Errors if the shapes do not broadcast.
+    /// Allocates nothing (NumPy allocates several temporaries).
+    pub fn allclose<S2: Data>(
+        &self,
+        other: &ArrayBase<S2>,
+        rtol: f64,
+        atol: f64,
+    ) -> Result<bool, ArrayError>
+    where
+        S2::Elem: Num,
+    {
+        let g = broadcast_shapes(self.shape(), other.shape())?;
+        let (a, b) = (self.broadcast(g.shape())?, other.broadcast(g.shape())?);
+        Ok(a.iter().zip(b.iter()).all(|(&x, &y)| {
+            let (x, y) = (x.to_f64(), y.to_f64());
+            if x.is_infinite() || y.is_infinite() {
+                x == y
+            } else {
+                (x - y).abs() <= atol + rtol * y.abs()
+            }
+        }))
+    }
+}

@@ -43,6 +43,13 @@
 //! | `a *= 2; a += b` | `a *= 2.0; a += &b`, `a.mul_add_assign(2.0, &b)` | 0 |
 //! | `a.sum()`, `a.mean()`, `a.min()` | `a.sum()` (`i64`/`u64` for integers), `a.mean()`, `a.min()?` | 0 |
 //! | `a // b`, `a // 2` | `a.floor_div(&b)`, `a.floor_div_scalar(2)` | the result |
+//! | `a[i, j]`, `a[i, j] = x` | `a[[i, j]]`, `a[[i, j]] = x`, `a.get(&[i, j])`, `get_mut` | 0 |
+//! | `for x in np.nditer(a, op_flags=['readwrite'])` | `a.iter_mut()` | 0 |
+//! | `a.sum(axis=k)`, `mean`, `min`, `max` | `a.sum_axis(k)?`, `mean_axis`, `min_axis`, `max_axis` | the result |
+//! | `a.argmax()`, `a.argmin()` | `a.argmax()?`, `a.argmin()?` (flattened index) | 0 |
+//! | `a.cumsum()` | `a.cumsum()` (`i64`/`u64` for integers) | the result |
+//! | `2.0 * a`, `1.0 - a`, `-a` | `2.0 * &a`, `1.0 - &a`, `-&a` (by value: in place) | the result (0 by value) |
+//! | `np.allclose(a, b)` | `a.allclose(&b, 1e-5, 1e-8)?` | 0 |
 //! | `np.save`, `np.load` | `npy::save`, `npy::load::<T>` | `load`: the array (+ < 4 KiB header) |
 //! | `np.load(f, mmap_mode='r'/'r+'/'c')` | `npy::open_mmap::<T>(f, MmapMode::…)` | < 4 KiB (header); data: file pages |
 //! | `open_memmap(f, 'w+', dtype, shape)` | `npy::create_mmap::<T>(f, &shape)` | < 4 KiB (header); data: file pages |
@@ -104,7 +111,8 @@
 //!
 //! `element.rs` (dtypes) → `buffer.rs` (the only allocation) → `dim.rs` (inline geometry) →
 //! `array_base.rs` (the type and its invariants) → `impl_constructors.rs`, `impl_views/`,
-//! `impl_copies.rs`, `impl_ops.rs`, `fused.rs`, `reduce.rs` → `npy/` (files and mappings).
+//! `impl_copies.rs`, `impl_ops.rs`, `fused.rs`, `reduce.rs`, `reduce_axis.rs` → `npy/` (files and
+//! mappings).
 
 mod array_base;
 mod buffer;
@@ -120,6 +128,7 @@ pub mod impl_views;
 mod iter;
 pub mod npy;
 pub mod reduce;
+mod reduce_axis;
 
 pub use array_base::{
     ArrayBase, ArrayView, ArrayViewMut, Data, DataMut, Flags, NdArray, OwnedRepr, RawData,
@@ -133,5 +142,5 @@ pub use fused::lazy;
 pub use impl_views::may_share_memory;
 pub use impl_views::reshape::CowArray;
 pub use impl_views::slicing::SliceArg;
-pub use iter::Iter;
+pub use iter::{Iter, IterMut};
 pub use npy::{MmapArray, MmapMode};

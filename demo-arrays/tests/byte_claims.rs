@@ -239,3 +239,58 @@ fn other_copies_allocate_exactly_their_result() {
     );
     assert_eq!(x.as_ptr() as usize % 64, 0);
 }
+
+#[test]
+fn axis_reductions_and_cumsum_allocate_exactly_their_result() {
+    let a = f64s(N).into_shape(&[256, 256]).unwrap();
+    let t = a.t();
+    for axis in [0, 1] {
+        let (r, u) = measure(|| a.sum_axis(axis).unwrap());
+        assert_eq!((u.allocated_bytes, u.allocations), (256 * 8, 1), "{u:?}");
+        assert_eq!(r.len(), 256);
+        let (_, u) = measure(|| t.mean_axis(axis).unwrap());
+        assert_eq!((u.allocated_bytes, u.allocations), (256 * 8, 1), "{u:?}");
+        let (_, u) = measure(|| t.min_axis(axis).unwrap());
+        assert_eq!((u.allocated_bytes, u.allocations), (256 * 8, 1), "{u:?}");
+        let (_, u) = measure(|| a.max_axis(axis).unwrap());
+        assert_eq!((u.allocated_bytes, u.allocations), (256 * 8, 1), "{u:?}");
+    }
+    // int8 sums along an axis widen to i64: 8 bytes per result element.
+    let i = NdArray::<i8>::from_elem(&[100, 30], 1);
+    let (r, u) = measure(|| i.sum_axis(0).unwrap());
+    assert_eq!((u.allocated_bytes, u.allocations), (30 * 8, 1));
+    assert_eq!(r.to_vec(), vec![100i64; 30]);
+    let (_, u) = measure(|| i.cumsum());
+    assert_eq!((u.allocated_bytes, u.allocations), (3000 * 8, 1));
+    let ((mx, mn), u) = measure(|| (t.argmax().unwrap(), a.argmin().unwrap()));
+    assert_eq!((u.allocated_bytes, mx, mn), (0, N - 1, 0));
+}
+
+#[test]
+fn element_access_scalar_left_negation_and_allclose_bytes() {
+    let mut a = f64s(N);
+    let (_, u) = measure(|| {
+        a[[5]] = 1.0;
+        *a.get_mut(&[6]).unwrap() += a[[7]];
+        a.iter_mut().for_each(|x| *x *= 0.5);
+        a.get(&[0]).copied()
+    });
+    assert_eq!((u.allocated_bytes, u.allocations), (0, 0));
+    // NumPy's 2.0 * a and -a: the result; by value, in the operand's buffer: nothing.
+    let (_, u) = measure(|| 2.0 * &a);
+    assert_eq!((u.allocated_bytes, u.allocations), (N as u64 * 8, 1));
+    let (_, u) = measure(|| -&a);
+    assert_eq!((u.allocated_bytes, u.allocations), (N as u64 * 8, 1));
+    let b = a.clone();
+    let (b, u) = measure(move || -(1.0 - b));
+    assert_eq!((u.allocated_bytes, u.allocations), (0, 0));
+    // `-(1.0 - b)` is `b - 1.0`, computed in `b`'s buffer.
+    assert_eq!(b.to_vec(), a.map(|x| x - 1.0).to_vec());
+    let c = a.clone();
+    let (close, u) = measure(|| a.allclose(&c, 1e-5, 1e-8).unwrap());
+    assert!(close);
+    assert_eq!((u.allocated_bytes, u.allocations), (0, 0));
+    // floor_div: the result.
+    let (_, u) = measure(|| a.floor_div(&c));
+    assert_eq!((u.allocated_bytes, u.allocations), (N as u64 * 8, 1));
+}

@@ -157,3 +157,102 @@ fn committed_fixtures_are_what_numpy_writes() {
     std::fs::remove_dir_all(&out).unwrap();
     assert!(compared >= 30, "only {compared} files compared");
 }
+
+fn load_f64(name: &str) -> NdArray<f64> {
+    npy::load::<f64>(fixture(name)).unwrap()
+}
+
+#[test]
+fn axis_reductions_match_numpy() {
+    let m = NdArray::<f64>::arange(24).into_shape(&[2, 3, 4]).unwrap() / 4.0 - 2.0;
+    let same = |a: NdArray<f64>, name: &str| {
+        let want = load_f64(name);
+        assert_eq!(a.shape(), want.shape(), "{name}");
+        assert_eq!(a.to_vec(), want.to_vec(), "{name}");
+    };
+    same(m.sum_axis(0).unwrap(), "numpy_axis_sum0.npy");
+    same(m.t().sum_axis(2).unwrap(), "numpy_axis_sum2_T.npy");
+    same(
+        m.slice(&s![.., ..;-1, ..;2]).mean_axis(1).unwrap(),
+        "numpy_axis_mean1.npy",
+    );
+    same(m.min_axis(1).unwrap(), "numpy_axis_min1.npy");
+    same(m.t().max_axis(2).unwrap(), "numpy_axis_max2.npy");
+    let i8s = NdArray::<i8>::from_vec(&[2, 3], vec![100, -128, 7, 127, 127, -1]).unwrap();
+    let want = npy::load::<i64>(fixture("numpy_axis_sum_i1.npy")).unwrap();
+    assert_eq!(i8s.sum_axis(0).unwrap().to_vec(), want.to_vec());
+    let want = npy::load::<i64>(fixture("numpy_cumsum_i1.npy")).unwrap();
+    assert_eq!(i8s.t().cumsum().to_vec(), want.to_vec());
+    assert!(
+        m.sum_axis(3).unwrap_err().to_string()
+            == "axis 3 is out of bounds for array of dimension 3"
+    );
+    assert!(NdArray::<f64>::zeros(&[0, 2]).min_axis(0).is_err());
+    assert_eq!(
+        NdArray::<f64>::zeros(&[0, 2]).sum_axis(0).unwrap().to_vec(),
+        vec![0.0, 0.0]
+    );
+    // Pairwise along a long strided axis: 5 M f32 0.1 down axis 0 of a (5 M, 2) array.
+    let b = NdArray::<f32>::from_elem(&[5_000_000, 2], 0.1);
+    let exact = 5_000_000.0 * 0.1f32 as f64;
+    for s in b.sum_axis(0).unwrap().iter() {
+        assert!(rel(*s as f64, exact) <= 1e-6, "{s}");
+    }
+}
+
+#[test]
+fn argmax_negation_and_allclose_match_numpy() {
+    let want = npy::load::<i64>(fixture("numpy_arg.npy")).unwrap().to_vec();
+    let arg = NdArray::<f64>::from_vec(&[2, 3], vec![3.0, 9.0, 1.0, 9.0, f64::NAN, 1.0]).unwrap();
+    let m = NdArray::<f64>::arange(24).into_shape(&[2, 3, 4]).unwrap() / 4.0 - 2.0;
+    let got = [
+        arg.slice(&s![0]).argmax().unwrap(),
+        arg.slice(&s![0]).argmin().unwrap(),
+        arg.argmax().unwrap(),
+        arg.argmin().unwrap(),
+        arg.t().argmax().unwrap(),
+        m.map(f64::abs).argmin().unwrap(),
+    ];
+    assert_eq!(got.map(|i| i as i64).to_vec(), want);
+    let neg = npy::load::<i64>(fixture("numpy_neg_i1_u1.npy")).unwrap();
+    let i8s = NdArray::<i8>::from_vec(&[2, 3], vec![100, -128, 7, 127, 127, -1]).unwrap();
+    let u8s = i8s.map(|x| x as u8);
+    assert_eq!((-&u8s).astype::<i64>().to_vec(), neg.slice(&s![0]).to_vec());
+    assert_eq!((-i8s).astype::<i64>().to_vec(), neg.slice(&s![1]).to_vec());
+    let z = -NdArray::<f64>::zeros(&[1]);
+    assert!(z.to_vec()[0].is_sign_negative());
+    let want = npy::load::<bool>(fixture("numpy_allclose.npy"))
+        .unwrap()
+        .to_vec();
+    let x = NdArray::<f64>::from_vec(
+        &[6],
+        vec![1.0, 1e10, 1e-8, f64::INFINITY, f64::NEG_INFINITY, 0.0],
+    )
+    .unwrap();
+    let (rtol, atol) = (1e-5, 1e-8);
+    let nan = NdArray::<f64>::from_elem(&[1], f64::NAN);
+    let got = [
+        x.allclose(&(&x + &(&x * 1e-6)), rtol, atol).unwrap(),
+        x.allclose(&(&x + 1e-5), rtol, atol).unwrap(),
+        x.allclose(&(&x * (1.0 + 2e-5)), rtol, atol).unwrap(),
+        nan.allclose(&nan, rtol, atol).unwrap(),
+        NdArray::<f64>::from_elem(&[], f64::INFINITY)
+            .allclose(
+                &NdArray::<f64>::from_elem(&[], f64::NEG_INFINITY),
+                rtol,
+                atol,
+            )
+            .unwrap(),
+    ];
+    assert_eq!(got.to_vec(), want);
+    assert!(
+        x.allclose(&NdArray::<f64>::zeros(&[2]), rtol, atol)
+            .is_err()
+    );
+    // Scalar on the left, as NumPy's 2.0 * a, 1.0 - a, 1.0 / a.
+    let a = NdArray::<f64>::from_vec(&[3], vec![1.0, 2.0, 4.0]).unwrap();
+    assert_eq!((2.0 * &a).to_vec(), vec![2.0, 4.0, 8.0]);
+    assert_eq!((1.0 - &a).to_vec(), vec![0.0, -1.0, -3.0]);
+    assert_eq!((1.0 / a.clone()).to_vec(), vec![1.0, 0.5, 0.25]);
+    assert_eq!((10 - &NdArray::<i32>::arange(3)).to_vec(), vec![10, 9, 8]);
+}

@@ -244,3 +244,33 @@ fn extreme_slice_steps_are_results_not_overflow_panics() {
     w.slice_mut(&s![..;isize::MIN, ..;isize::MIN]).fill(-1.0);
     assert_eq!(w.sum(), 66.0 - 11.0 - 1.0);
 }
+
+#[test]
+fn element_access_by_index_get_and_iter_mut() {
+    let mut a = NdArray::<f64>::arange(12).into_shape(&[3, 4]).unwrap();
+    assert_eq!(a[[1, 2]], 6.0);
+    a[[2, 3]] = -1.0;
+    assert_eq!(a.get(&[2, 3]), Some(&-1.0));
+    assert_eq!(a.get(&[3, 0]), None);
+    assert_eq!(a.get(&[0]), None);
+    *a.get_mut(&[0, 0]).unwrap() = 100.0;
+    assert!(a.get_mut(&[0, 4]).is_none());
+    let t = a.t();
+    assert_eq!(t[[3, 2]], -1.0);
+    // iter_mut in logical order over a strided, reversed mutable view.
+    let mut v = a.slice_mut(&s![..;-1, 1..;2]);
+    for (i, x) in v.iter_mut().enumerate() {
+        *x = i as f64;
+    }
+    assert_eq!(
+        a.slice(&s![..;-1, 1..;2]).to_vec(),
+        vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    );
+    assert_eq!(a[[2, 1]], 0.0);
+    let msg = std::panic::catch_unwind(|| a[[3, 0]]).unwrap_err();
+    assert_eq!(
+        msg.downcast_ref::<String>().unwrap(),
+        "index 3 is out of bounds for axis 0 with size 3"
+    );
+    assert!(std::panic::catch_unwind(|| a[[0]]).is_err());
+}

@@ -1,0 +1,148 @@
+//! Reductions along one axis (NumPy's `a.sum(axis=k)`, `mean`, `min`, `max`), `argmin`/`argmax`
+//! and `cumsum`. Each allocates exactly its result and nothing else (`tests/byte_claims.rs`). Every
+//! output element is its own lane's reduction through the same blocked pairwise kernels as
+//! [`sum`](crate::ArrayBase::sum), so a sum along any axis, of any layout, keeps NumPy's accuracy.
+
+use std::ptr::NonNull;
+
+use crate::array_base::{ArrayBase, ArrayView, Data, NdArray, ViewRepr};
+use crate::dim::Geom;
+use crate::element::{Element, Num, Summable};
+use crate::error::ArrayError;
+use crate::iter::{for_each_lane, inner_stride};
+
+impl<S: Data> ArrayBase<S> {
+    /// Builds the array of `shape` without `axis` whose element at each index is `f` of the 1-d
+    /// view along `axis` at that index. Allocates the result only.
+    fn map_lanes<U: Element>(
+        &self,
+        axis: usize,
+        f: impl Fn(ArrayView<'_, S::Elem>) -> U,
+    ) -> Result<NdArray<U>, ArrayError> {
+        let nd = self.ndim();
+        if axis >= nd {
+            return Err(ArrayError::AxisOutOfBounds { axis, ndim: nd });
+        }
+        // The other axes, in order: the result's shape, with `self`'s strides.
+        let mut rest = Geom::empty(nd - 1)?;
+        for (k, ax) in (0..nd).filter(|&ax| ax != axis).enumerate() {
+            rest.set(k, self.shape()[ax], self.strides()[ax]);
+        }
+        let mut lane = Geom::empty(1)?;
+        lane.set(0, self.shape()[axis], self.strides()[axis]);
+        let base = self.ptr.as_ptr();
+        let is = inner_stride(&rest);
+        NdArray::try_build(rest.shape(), |out| {
+            let mut k = 0;
+            for_each_lane(rest.shape(), [rest.strides()], |[o], n| {
+                for j in 0..n {
+                    // Offset of an in-bounds index of the other axes (or of an empty lane, never
+                    // read): `wrapping_offset` stays valid in both cases.
+                    let p = base.wrapping_offset(o + j as isize * is);
+                    let v = ArrayBase {
+                        data: ViewRepr::new(),
+                        ptr: NonNull::new(p).unwrap_or(self.ptr),
+                        geom: lane,
+                    };
+                    // Every index of `v` is an index of `self` (invariant 2 holds for the view).
+                    out[k].write(f(v));
+                    k += 1;
+                }
+            });
+        })
+    }
+}
+
+impl<S: Data> ArrayBase<S>
+where
+    S::Elem: Summable,
+{
+    /// Sums along `axis` (NumPy's `a.sum(axis=axis)`), in the accumulator type of
+    /// [`sum`](Self::sum): the result has the other axes' shape. Allocates exactly the result.
+    pub fn sum_axis(&self, axis: usize) -> Result<NdArray<<S::Elem as Summable>::Acc>, ArrayError> {
+        self.map_lanes(axis, |v| v.sum())
+    }
+
+    /// Means along `axis`, as `f64` (NumPy's `a.mean(axis=axis)`; NaN for an empty axis).
+    /// Allocates exactly the result.
+    pub fn mean_axis(&self, axis: usize) -> Result<NdArray<f64>, ArrayError> {
+        self.map_lanes(axis, |v| v.mean())
+    }
+
+    /// Running sums in C order, flattened (NumPy's `a.cumsum()`), in the accumulator type of
+    /// [`sum`](Self::sum) (`int8` → `i64`, as NumPy's). Sequential, as NumPy's: a float `cumsum`
+    /// is not pairwise, so its last element can differ from `sum()`. Allocates exactly the result.
+    pub fn cumsum(&self) -> NdArray<<S::Elem as Summable>::Acc> {
+        NdArray::try_build(&[self.len()], |out| {
+            let mut acc = S::Elem::ACC_ZERO;
+            for (o, &x) in out.iter_mut().zip(self.iter()) {
+                acc = S::Elem::acc_add(acc, x.widen());
+                o.write(acc);
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+impl<S: Data> ArrayBase<S>
+where
+    S::Elem: Num,
+{
+    /// Minima along `axis` (NumPy's `a.min(axis=axis)`; NaN propagates). An error for an empty
+    /// axis, as NumPy's. Allocates exactly the result.
+    pub fn min_axis(&self, axis: usize) -> Result<NdArray<S::Elem>, ArrayError> {
+        self.check_reducible(axis, "minimum")?;
+        self.map_lanes(axis, |v| v.min().expect("non-empty axis"))
+    }
+
+    /// Maxima along `axis` (NumPy's `a.max(axis=axis)`; NaN propagates). An error for an empty
+    /// axis, as NumPy's. Allocates exactly the result.
+    pub fn max_axis(&self, axis: usize) -> Result<NdArray<S::Elem>, ArrayError> {
+        self.check_reducible(axis, "maximum")?;
+        self.map_lanes(axis, |v| v.max().expect("non-empty axis"))
+    }
+
+    fn check_reducible(&self, axis: usize, op: &'static str) -> Result<(), ArrayError> {
+        match self.shape().get(axis) {
+            None => Err(ArrayError::AxisOutOfBounds {
+                axis,
+                ndim: self.ndim(),
+            }),
+            Some(0) => Err(ArrayError::EmptyReduction(op)),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// The C-order (flattened) index of the largest element, the first one if several are equal,
+    /// the first NaN if there is one (NumPy's `a.argmax()`). Allocates nothing.
+    pub fn argmax(&self) -> Result<usize, ArrayError> {
+        self.arg_best("argmax", |x, best| x > best)
+    }
+
+    /// The C-order (flattened) index of the smallest element, the first one if several are equal,
+    /// the first NaN if there is one (NumPy's `a.argmin()`). Allocates nothing.
+    pub fn argmin(&self) -> Result<usize, ArrayError> {
+        self.arg_best("argmin", |x, best| x < best)
+    }
+
+    fn arg_best(
+        &self,
+        op: &'static str,
+        better: impl Fn(S::Elem, S::Elem) -> bool,
+    ) -> Result<usize, ArrayError> {
+        let mut it = self.iter().copied().enumerate();
+        let (mut at, mut best) = it.next().ok_or(ArrayError::EmptyReduction(op))?;
+        if best.is_nan() {
+            return Ok(0);
+        }
+        for (i, x) in it {
+            if x.is_nan() {
+                return Ok(i);
+            }
+            if better(x, best) {
+                (at, best) = (i, x);
+            }
+        }
+        Ok(at)
+    }
+}
