@@ -8,6 +8,10 @@
 //! - `a*2+b`: NumPy-style temporaries, a by-value chain, the fused expression (new output and into an
 //!   existing one), in-place `mul_add_assign`, and `ndarray`'s equivalents, on 8 M f64.
 //!
+//! - `sum_strided_axis`: NumPy-accurate sums where the layout is not one slice: `a[::2]` of 10 M f32
+//!   and `b[:, :1]` of a (5 M, 2) f32 array (gathered into blocks, then pairwise), and sums along
+//!   each axis of a 2048 × 1024 f64 array, against `ndarray`'s `sum` / `sum_axis`.
+//!
 //! Run: `cargo bench -p demo-arrays --bench arrays -- --warm-up-time 1 --measurement-time 3`.
 
 use std::hint::black_box;
@@ -137,5 +141,42 @@ fn temporaries(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sums, alignment, temporaries);
+fn strided_and_axis_sums(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sum_strided_axis");
+    g.sample_size(10);
+    const N: usize = 10_000_000;
+    g.throughput(Throughput::Elements((N / 2) as u64));
+    let x = NdArray::<f32>::from_elem(&[N], 0.1);
+    g.bench_function("demo_arrays_every_other_f32", |b| {
+        b.iter(|| black_box(&x).slice(&s![..;2]).sum())
+    });
+    let nx = ndarray::Array1::<f32>::from_elem(N, 0.1);
+    g.bench_function("ndarray_every_other_f32", |b| {
+        b.iter(|| black_box(&nx).slice(ndarray::s![..;2]).sum())
+    });
+    let y = NdArray::<f32>::from_elem(&[N / 2, 2], 0.1);
+    g.bench_function("demo_arrays_first_column_f32", |b| {
+        b.iter(|| black_box(&y).slice(&s![.., ..1]).sum())
+    });
+    let ny = ndarray::Array2::<f32>::from_elem((N / 2, 2), 0.1);
+    g.bench_function("ndarray_first_column_f32", |b| {
+        b.iter(|| black_box(&ny).slice(ndarray::s![.., ..1]).sum())
+    });
+    drop((x, nx, y, ny));
+    let (r, k) = (2048, 1024);
+    g.throughput(Throughput::Elements((r * k) as u64));
+    let m = NdArray::<f64>::from_elem(&[r, k], 0.5);
+    let nm = ndarray::Array2::<f64>::from_elem((r, k), 0.5);
+    for axis in [0, 1] {
+        g.bench_function(BenchmarkId::new("demo_arrays_sum_axis_f64", axis), |b| {
+            b.iter(|| black_box(&m).sum_axis(axis).unwrap())
+        });
+        g.bench_function(BenchmarkId::new("ndarray_sum_axis_f64", axis), |b| {
+            b.iter(|| black_box(&nm).sum_axis(ndarray::Axis(axis)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, sums, alignment, temporaries, strided_and_axis_sums);
 criterion_main!(benches);

@@ -75,7 +75,7 @@ fn max_step<T: Num>(acc: T, x: T) -> T {
 /// Partial results combined pairwise as they arrive (cascade summation): part `i` merges with its
 /// finished neighbours like the leaves of a balanced binary tree, tracked by a binary counter, so
 /// `n` parts are combined at depth `log2(n)` and the rounding error grows like `O(log n)`.
-struct Cascade<A, M> {
+pub(crate) struct Cascade<A, M> {
     stack: [A; 64],
     depth: usize,
     count: u64,
@@ -84,7 +84,7 @@ struct Cascade<A, M> {
 
 impl<A: Copy, M: Fn(A, A) -> A> Cascade<A, M> {
     #[inline(always)]
-    fn new(init: A, merge: M) -> Self {
+    pub(crate) fn new(init: A, merge: M) -> Self {
         Cascade {
             stack: [init; 64],
             depth: 0,
@@ -93,7 +93,7 @@ impl<A: Copy, M: Fn(A, A) -> A> Cascade<A, M> {
         }
     }
     #[inline(always)]
-    fn push(&mut self, mut part: A) {
+    pub(crate) fn push(&mut self, mut part: A) {
         // Merge with as many finished subtrees as the part count's trailing ones say.
         let mut n = self.count;
         while n & 1 == 1 {
@@ -107,7 +107,7 @@ impl<A: Copy, M: Fn(A, A) -> A> Cascade<A, M> {
     }
     /// The combined result, or `empty` if nothing was pushed.
     #[inline(always)]
-    fn finish(mut self, empty: A) -> A {
+    pub(crate) fn finish(mut self, empty: A) -> A {
         if self.depth == 0 {
             return empty;
         }
@@ -225,7 +225,7 @@ impl<S: Data> ArrayBase<S> {
 /// # Safety
 ///
 /// `n <= buf.len()` and the first `n` slots have been written.
-unsafe fn written<T>(buf: &[MaybeUninit<T>], n: usize) -> &[T] {
+pub(crate) unsafe fn written<T>(buf: &[MaybeUninit<T>], n: usize) -> &[T] {
     debug_assert!(n <= buf.len());
     // SAFETY: `MaybeUninit<T>` has `T`'s layout; the caller guarantees the `n` slots are initialised
     // and in bounds; the borrow of `buf` keeps them alive and unchanged.

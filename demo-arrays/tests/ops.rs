@@ -274,3 +274,33 @@ fn element_access_by_index_get_and_iter_mut() {
     );
     assert!(std::panic::catch_unwind(|| a[[0]]).is_err());
 }
+
+#[test]
+fn axis_sums_match_naive_loops_on_every_layout_and_axis() {
+    // Tiled (summed axis strided, result's last axis contiguous) and lane-by-lane paths alike.
+    for shape in [vec![3usize, 40, 17], vec![600, 3], vec![5, 300], vec![7]] {
+        let n: usize = shape.iter().product();
+        let a = NdArray::<i32>::from_shape_fn(&[n], |i| (i[0] as i32 * 7919) % 1000 - 500)
+            .into_shape(&shape)
+            .unwrap();
+        let views = [a.view(), a.t(), a.slice(&s![..;-1]), a.slice(&s![1..;2])];
+        for v in views {
+            for axis in 0..v.ndim() {
+                let got = v.sum_axis(axis).unwrap();
+                let mut rest: Vec<usize> = v.shape().to_vec();
+                rest.remove(axis);
+                assert_eq!(got.shape(), rest.as_slice());
+                let want = NdArray::<i64>::from_shape_fn(&rest, |idx| {
+                    (0..v.shape()[axis])
+                        .map(|j| {
+                            let mut full = idx.to_vec();
+                            full.insert(axis, j);
+                            v.get(&full).copied().unwrap() as i64
+                        })
+                        .sum()
+                });
+                assert_eq!(got.to_vec(), want.to_vec(), "{:?} axis {axis}", v.strides());
+            }
+        }
+    }
+}
