@@ -3,7 +3,6 @@
 //! output element is its own lane's reduction through the same blocked pairwise kernels as
 //! [`sum`](crate::ArrayBase::sum), so a sum along any axis, of any layout, keeps NumPy's accuracy.
 
-use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 
 use crate::array_base::{ArrayBase, ArrayView, Data, NdArray, ViewRepr};
@@ -11,12 +10,12 @@ use crate::dim::Geom;
 use crate::element::{Element, Num, Summable};
 use crate::error::ArrayError;
 use crate::iter::{for_each_lane, inner_stride};
-use crate::reduce::{Cascade, sum_slice, written};
+use crate::reduce::Cascade;
 
-/// Rows of a tile in the tiled axis sum: the length of each column block summed pairwise.
-const TILE_ROWS: usize = 256;
-/// Columns of a tile: 16 adjacent elements, one or two cache lines of `f64`/`f32`.
-const TILE_COLS: usize = 16;
+/// Rows added into one partial sum per column before it joins the column's pairwise cascade.
+const CHUNK_ROWS: usize = 32;
+/// Adjacent columns summed together: 32 elements, four cache lines of `f64`.
+const TILE_COLS: usize = 32;
 
 impl<S: Data> ArrayBase<S> {
     /// Builds the array of `shape` without `axis` whose element at each index is `f` of the 1-d
@@ -74,10 +73,11 @@ where
     }
 
     /// `sum_axis` when the result's last axis is contiguous in `self` (stride 1) and the summed axis
-    /// is not: lane by lane would read one element per cache line. Instead read tiles of
-    /// [`TILE_ROWS`] × [`TILE_COLS`] (whole cache lines of adjacent columns), transpose each into
-    /// per-column blocks, and push each block's pairwise sum into that column's cascade: the same
-    /// accuracy as lane by lane, with every loaded line used. `None` if the layout does not fit.
+    /// is not (a C array's axis 0): lane by lane would read one element per cache line. Instead
+    /// take [`TILE_COLS`] adjacent columns at a time and add [`CHUNK_ROWS`] rows into one partial
+    /// sum per column (a row at a time, so the adds vectorize across columns), then push each
+    /// partial into that column's pairwise cascade: chains of 32 adds, as in the flat kernel.
+    /// `None` if the layout does not fit.
     fn sum_axis_tiled(
         &self,
         axis: usize,
@@ -99,7 +99,6 @@ where
         let zero = <S::Elem as Summable>::ACC_ZERO;
         let add = <S::Elem as Summable>::acc_add;
         Some(NdArray::try_build(rest.shape(), |out| {
-            let mut buf = [[const { MaybeUninit::<S::Elem>::uninit() }; TILE_ROWS]; TILE_COLS];
             let mut k = 0;
             // Lanes of the result: `n` adjacent columns from offset `o` (stride 1, checked above).
             for_each_lane(rest.shape(), [rest.strides()], |[o], n| {
@@ -107,20 +106,26 @@ where
                     let w = (n - c0).min(TILE_COLS);
                     let mut cols: [Cascade<_, _>; TILE_COLS] =
                         std::array::from_fn(|_| Cascade::new(zero, add));
-                    for r0 in (0..len).step_by(TILE_ROWS) {
-                        let h = (len - r0).min(TILE_ROWS);
-                        for r in 0..h {
-                            let row = o + c0 as isize + (r0 + r) as isize * step;
-                            for (c, col) in buf[..w].iter_mut().enumerate() {
-                                // SAFETY: column `c0 + c < n` of the result's lane and row
-                                // `r0 + r < len` of the summed axis: an in-bounds index of `self`
-                                // (invariant 2).
-                                col[r].write(unsafe { *base.offset(row + c as isize) });
+                    for r0 in (0..len).step_by(CHUNK_ROWS) {
+                        let mut part = [zero; TILE_COLS];
+                        for r in r0..(r0 + CHUNK_ROWS).min(len) {
+                            let first = o + c0 as isize + r as isize * step;
+                            // SAFETY: columns `c0..c0 + w` (< n) of the result's lane, in row
+                            // `r < len` of the summed axis, are `w` consecutive in-bounds elements
+                            // of `self` (stride 1; invariant 2).
+                            let row = unsafe { std::slice::from_raw_parts(base.offset(first), w) };
+                            if let Ok(row) = <&[S::Elem; TILE_COLS]>::try_from(row) {
+                                for (p, &x) in part.iter_mut().zip(row) {
+                                    *p = add(*p, x.widen());
+                                }
+                            } else {
+                                for (p, &x) in part.iter_mut().zip(row) {
+                                    *p = add(*p, x.widen());
+                                }
                             }
                         }
-                        for (col, cascade) in buf[..w].iter().zip(&mut cols) {
-                            // SAFETY: rows `0..h` of this column were written just above.
-                            cascade.push(sum_slice(unsafe { written(col, h) }));
+                        for (cascade, &p) in cols.iter_mut().zip(&part[..w]) {
+                            cascade.push(p);
                         }
                     }
                     for (dst, cascade) in out[k + c0..k + c0 + w].iter_mut().zip(cols) {
