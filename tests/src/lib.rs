@@ -5,10 +5,8 @@
 //! This library holds the checks shared by several allocator setups ([`checks`]), so that
 //! `Tracked<AlignedAlloc>`, `Tracked<System>` and `Tracked<Jemalloc>` pass the same ones; the
 //! run-time switchable allocator of the binaries that also run under valgrind ([`switch`]); the
-//! shapes of the leak scenarios of `src/bin/leak_cases.rs` ([`leak_shapes`]); and the one place
-//! the tests call the tracker's run-time leak API ([`leak_api`]).
+//! shapes of the leak scenarios of `src/bin/leak_cases.rs` ([`leak_shapes`]).
 
 pub mod checks;
-pub mod leak_api;
 pub mod leak_shapes;
 pub mod switch;

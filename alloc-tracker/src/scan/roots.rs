@@ -29,8 +29,10 @@ pub(crate) fn segments() -> Option<(Ranges, usize)> {
             let found = &mut *data.cast::<Found>();
             let info = &*info;
             let phdrs = core::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize);
+            let libc = !info.dlpi_name.is_null()
+                && is_c_library(core::ffi::CStr::from_ptr(info.dlpi_name).to_bytes());
             for ph in phdrs {
-                if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_W != 0 {
+                if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_W != 0 && !libc {
                     let lo = info.dlpi_addr as usize + ph.p_vaddr as usize;
                     found.ranges.push((lo, lo + ph.p_memsz as usize));
                 } else if ph.p_type == libc::PT_TLS {
@@ -49,6 +51,16 @@ pub(crate) fn segments() -> Option<(Ranges, usize)> {
     // `found`, alive for the whole call.
     unsafe { libc::dl_iterate_phdr(Some(each), (&mut found as *mut Found).cast()) };
     Some((found.ranges, found.tls))
+}
+
+/// Whether `path` names the C library. Its writable data is not a root: glibc's malloc keeps
+/// there (in `main_arena`'s bins and top) pointers to chunk headers, and a chunk's header lies in
+/// the last bytes of the block before it, so with `System` as the inner allocator a leaked block
+/// followed by a free chunk would look reachable. Rust programs keep no pointer to their own
+/// blocks in the C library's data.
+fn is_c_library(path: &[u8]) -> bool {
+    let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+    name.starts_with(b"libc.so") || name.starts_with(b"libc-")
 }
 
 /// The readable mappings of this process, sorted by address, from `/proc/self/maps`.
@@ -142,6 +154,8 @@ mod tests {
         let (lo, hi) = mapping_of(&maps, sp).unwrap();
         assert!(lo <= sp && sp < hi);
         assert_eq!(parse_maps_line(b"7f00-7f10 ---p 0 00:00 0"), None);
+        assert!(is_c_library(b"/lib/x86_64-linux-gnu/libc.so.6"));
+        assert!(!is_c_library(b"/usr/lib/libcrypto.so.3"));
         assert_eq!(
             parse_maps_line(b"7f00-7f10 rw-p 00000000 00:00 0 [stack]"),
             Some((0x7f00, 0x7f10))

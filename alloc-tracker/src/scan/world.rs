@@ -22,6 +22,8 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering
 const MAX_THREADS: usize = 4096;
 /// How long a scan waits for the threads that got the signal.
 const TIMEOUT_NS: u64 = 2_000_000_000;
+/// How long a scan waits for a thread that blocks the signal to unblock it.
+const BLOCKED_WAIT_NS: u64 = 200_000_000;
 
 const PENDING: u32 = 1;
 const STOPPED: u32 = 2;
@@ -212,32 +214,38 @@ pub(crate) fn stop_others() -> Stopped {
     }
     let me = gettid();
     ACTIVE.store(true, SeqCst);
-    // Threads that blocked the signal, noted once so that later rounds do not count them again.
-    let mut skipped = [0i32; 64];
-    let mut n_skipped = 0usize;
+    // jemalloc's background threads block every signal; they hold only jemalloc's own memory,
+    // no pointer to a program's block: noted once, never waited for.
+    let mut allocator_threads = [0i32; 64];
+    let mut n_allocator = 0usize;
+    // Other threads blocking the signal are usually starting (glibc blocks every signal while it
+    // creates a thread, and the new thread's start argument, a block, is held only by it): they
+    // are listed again until they unblock it or [`BLOCKED_WAIT_NS`] passes.
+    let start = crate::exit::now_ns();
+    let mut blocked_now;
     // New threads may appear while the first ones stop (a thread that was being created): list
     // again until a round finds none.
-    for _round in 0..16 {
+    loop {
         let mut new = 0;
+        blocked_now = 0;
         for_each_tid(|tid| {
             let used = USED.load(SeqCst);
             if tid == me
                 || SLOTS[..used.min(MAX_THREADS)]
                     .iter()
                     .any(|s| s.tid.load(SeqCst) == tid)
-                || skipped[..n_skipped.min(64)].contains(&tid)
+                || allocator_threads[..n_allocator].contains(&tid)
             {
                 return;
             }
             let (blocks, allocator_thread) = signal_status(tid);
             if blocks {
-                if n_skipped < 64 {
-                    skipped[n_skipped] = tid;
+                if allocator_thread && n_allocator < allocator_threads.len() {
+                    allocator_threads[n_allocator] = tid;
+                    n_allocator += 1;
+                } else if !allocator_thread {
+                    blocked_now += 1;
                 }
-                n_skipped += 1;
-                // jemalloc's background threads block every signal; they hold only jemalloc's
-                // own memory, no pointer to a program's block.
-                stopped.not_stopped += !allocator_thread as usize;
                 return;
             }
             if used >= MAX_THREADS {
@@ -256,11 +264,21 @@ pub(crate) fn stop_others() -> Stopped {
             }
             new += 1;
         });
-        if new == 0 {
+        if new > 0 {
+            wait_for_stops(&mut stopped);
+            continue;
+        }
+        if blocked_now == 0 || crate::exit::now_ns() - start > BLOCKED_WAIT_NS {
             break;
         }
-        wait_for_stops(&mut stopped);
+        let pause = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 200_000,
+        };
+        // SAFETY: a valid timespec; the remainder is not wanted.
+        unsafe { libc::nanosleep(&pause, core::ptr::null_mut()) };
     }
+    stopped.not_stopped += blocked_now;
     stopped
 }
 

@@ -24,7 +24,7 @@ use std::sync::{LazyLock, Mutex, OnceLock};
 use std::thread;
 
 use integration_tests::leak_shapes::{self as shapes, CycleNode, ListNode};
-use integration_tests::{leak_api, switch};
+use integration_tests::switch;
 
 #[global_allocator]
 static GLOBAL: switch::Switch = switch::Switch;
@@ -240,15 +240,9 @@ fn ignored() {
         println!("ignore_leak: not called (untracked)");
         return;
     }
-    match (
-        leak_api::ignore_leak(kept.wrapping_add(1)),
-        leak_api::ignore_leak(kept),
-    ) {
-        (Some(interior), Some(start)) => {
-            println!("ignore_leak: interior={interior} start={start}")
-        }
-        _ => println!("ignore_leak: unavailable (see integration_tests::leak_api)"),
-    }
+    let interior = alloc_tracker::ignore_leak(kept.wrapping_add(1));
+    let start = alloc_tracker::ignore_leak(kept);
+    println!("ignore_leak: interior={interior} start={start}");
 }
 
 #[inline(never)]
@@ -269,10 +263,19 @@ fn leak_check() {
     // thread's stack, which `leak_check()` scans (live, above its stack pointer) while it runs.
     thread::spawn(leak_for_leak_check).join().unwrap();
     if switch::is_tracked() {
-        match leak_api::leak_check() {
-            Some(figures) => println!("leak_check: {figures}"),
-            None => println!("leak_check: unavailable (see integration_tests::leak_api)"),
-        }
+        let s = alloc_tracker::leak_check();
+        println!(
+            "leak_check: direct_bytes={} direct_blocks={} indirect_bytes={} indirect_blocks={} \
+             reachable_bytes={} reachable_blocks={} suppressed_bytes={} suppressed_blocks={}",
+            s.direct_bytes,
+            s.direct_blocks,
+            s.indirect_bytes,
+            s.indirect_blocks,
+            s.reachable_bytes,
+            s.reachable_blocks,
+            s.suppressed_bytes,
+            s.suppressed_blocks
+        );
     } else {
         println!("leak_check: not called (untracked)");
     }

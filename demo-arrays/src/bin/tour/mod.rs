@@ -58,7 +58,11 @@ pub const LESSONS: [(usize, &str, Lesson); 9] = [
         "lingering references: a small view pins a big base",
         lesson5_lingering::run,
     ),
-    (6, "a leak: a cache that never evicts", lesson6_leak::run),
+    (
+        6,
+        "leaks: a cache that never evicts, a cycle nobody holds",
+        lesson6_leak::run,
+    ),
     (
         7,
         "memory mapping: sum a file bigger than the heap budget",
