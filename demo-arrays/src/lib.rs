@@ -74,7 +74,7 @@
 //! ```text
 //! Lesson 4: temporaries: a * 2.0 + b, fused, in place
 //!   NumPy: a, b = np.arange(8000000.), np.ones(8000000); c = a * 2.0 + b   # temporary for a * 2.0
-//!   &(&a * 2.0) + &b                               allocated 128 000 000 B (122. MiB) in 2 block(s), peak 128 000 000 B (122. MiB)  21.08 ms
+//!   &(&a * 2.0) + &b                               allocated 128 000 000 B (122 MiB) in 2 block(s), peak 128 000 000 B (122 MiB)  21.08 ms
 //!   NumPy: c = a * 2.0; c += b                   # reuse the temporary
 //!   &a * 2.0 + &b  (by value: reuses buffer)       allocated 64 000 000 B (61.0 MiB) in 1 block(s), peak 64 000 000 B (61.0 MiB)  16.09 ms
 //!   NumPy: numexpr.evaluate('a * 2.0 + b')      # fused, one pass
@@ -86,7 +86,7 @@
 //!
 //! Lesson 7: memory mapping: sum a file bigger than the heap budget
 //!   NumPy: m = np.lib.format.open_memmap('big.npy', 'w+', np.float64, (67108864,)); m[:] = 1.0
-//!   npy::create_mmap + fill(1.0)                   file 536 871 040 B (512. MiB), heap allocated 796 B in 11 block(s), peak 500 B
+//!   npy::create_mmap + fill(1.0)                   file 536 871 040 B (512 MiB), heap allocated 796 B in 11 block(s), peak 500 B
 //!   NumPy: a = np.load('big.npy', mmap_mode='r'); a.sum()
 //!   npy::open_mmap(path, ReadOnly)?.sum()          sum 67108864 (expected 67108864), heap peak 372 B  47.06 ms
 //!   NumPy: a = np.load('big.npy')                # MemoryError: Unable to allocate 512. MiB ...

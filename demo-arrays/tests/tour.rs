@@ -26,6 +26,11 @@ fn tour_runs_end_to_end() {
             "lesson {n} missing:\n{stdout}"
         );
     }
+    // Sizes of three digits read `192 KiB`, not NumPy's `192. KiB`.
+    assert!(
+        !stdout.contains(". KiB)") && !stdout.contains(". MiB)"),
+        "{stdout}"
+    );
     // Lesson 2: sharing allocates nothing.
     assert!(
         stdout

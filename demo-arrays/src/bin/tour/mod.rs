@@ -110,7 +110,9 @@ pub fn bytes(n: u64) -> String {
     if n < 1024 {
         format!("{grouped} B")
     } else {
-        format!("{grouped} B ({})", demo_arrays::size_to_string(n as u128))
+        // NumPy's size text writes 122 MiB as `122. MiB`; a table reads better as `122 MiB`.
+        let size = demo_arrays::size_to_string(n as u128).replace(". ", " ");
+        format!("{grouped} B ({size})")
     }
 }
 
