@@ -10,7 +10,9 @@ the medians' ratios are what RESULTS.md quotes for close calls.
     benches/interleave.py 7 vecgrow aligned tracked tracked-dwarf dhat
 
 Variants are the binaries target/compare/workload-<variant> that compare.sh builds;
-`tracked` runs with ALLOC_TRACKER=report=off, `tracked-dwarf` with report=off,unwind=dwarf.
+`tracked` runs with ALLOC_TRACKER=report=off, `tracked-dwarf` with report=off,unwind=dwarf;
+`tracked-scan` renders the exit report with its reachability scan (report=/dev/null) and
+`tracked-noscan` the same report without it (report=/dev/null,scan=off).
 Prints one line per variant: median wall time, its ratio to the first variant, and the median
 peak RSS (from wait4, per child).
 """
@@ -32,6 +34,12 @@ def command(variant):
         env["ALLOC_TRACKER"] = "report=off"
     elif variant == "tracked-dwarf":
         env["ALLOC_TRACKER"] = "report=off,unwind=dwarf"
+        binary = "tracked"
+    elif variant == "tracked-scan":
+        env["ALLOC_TRACKER"] = "report=/dev/null"
+        binary = "tracked"
+    elif variant == "tracked-noscan":
+        env["ALLOC_TRACKER"] = "report=/dev/null,scan=off"
         binary = "tracked"
     path = os.path.join(OUT, f"workload-{binary}")
     if not os.access(path, os.X_OK):

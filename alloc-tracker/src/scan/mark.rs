@@ -61,7 +61,24 @@ pub(crate) struct Heap {
     work: MmapVec<u32>,
 }
 
+/// Asks the processor to start loading the cache line at `addr` (a hint: never faults).
+#[inline(always)]
+fn prefetch(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that does not fault, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(addr as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
+}
+
 /// Reads the word at `p` (8-aligned, inside memory the caller knows is mapped and readable).
+///
+/// Nothing writes the memory the scan reads while it runs: other threads are stopped, and the
+/// block map frozen. The exceptions are threads that cannot be stopped (jemalloc's background
+/// threads, writing jemalloc's own statics): a value read mid-change there can only make a block
+/// look reachable or not for that one word, as a conservative collector's snapshot would.
 #[inline(always)]
 fn word(p: usize) -> usize {
     // SAFETY: the callers pass addresses inside root ranges (mapped, readable segments and
@@ -130,13 +147,35 @@ impl Heap {
     }
 
     /// Marks as reachable every block that a word of `[lo, hi)` points into.
+    ///
+    /// Most words are not addresses in the heap's span, so they are tested eight at a time
+    /// without a branch (the loop vectorizes) and only a chunk with a candidate is looked at word
+    /// by word.
     pub(crate) fn mark_range(&mut self, lo: usize, hi: usize) {
-        let mut p = lo.next_multiple_of(8);
-        while p.saturating_add(8) <= hi {
-            if let Some(i) = self.find(word(p)) {
-                self.reach(i);
+        let start = lo.next_multiple_of(8);
+        if hi < start.saturating_add(8) {
+            return;
+        }
+        let n = (hi - start) / 8;
+        let words = start as *const usize;
+        let (min, span) = (self.min, self.max_end - self.min);
+        let mut i = 0;
+        while i < n {
+            let end = (i + 8).min(n);
+            let mut any = false;
+            for k in i..end {
+                // SAFETY: `k < n`: inside `[lo, hi)`, which the callers know is mapped and
+                // readable (see `word`).
+                any |= unsafe { words.add(k).read() }.wrapping_sub(min) < span;
             }
-            p += 8;
+            if any {
+                for k in i..end {
+                    if let Some(b) = self.find(word(start + 8 * k)) {
+                        self.reach(b);
+                    }
+                }
+            }
+            i = end;
         }
     }
 
@@ -158,9 +197,27 @@ impl Heap {
     }
 
     /// Follows every marked block's contents until nothing new is reached.
+    ///
+    /// The work list is read first in, first out (each block enters it once, so it is an array
+    /// with a read cursor): blocks are then read in the order they were found, which for a
+    /// container of blocks is their address order, and the next block is prefetched while one is
+    /// read (its first 1 KiB, one block ahead). Last in, first out read 1 GiB in 1 M blocks in
+    /// 320 ms; this order with the prefetch, 135 ms
+    /// (`benches/RESULTS.md`, "Reachability scan").
     pub(crate) fn propagate(&mut self) {
-        while let Some(i) = self.work.pop() {
-            let b = self.blocks[i as usize];
+        let mut next = 0;
+        while next < self.work.len() {
+            let i = self.work[next] as usize;
+            next += 1;
+            if let Some(&j) = self.work.as_slice().get(next + 1) {
+                let ahead = self.blocks[j as usize];
+                let mut line = ahead.addr & !63;
+                while line < ahead.end.min(ahead.addr + 1024) {
+                    prefetch(line);
+                    line += 64;
+                }
+            }
+            let b = self.blocks[i];
             self.mark_range(b.addr, b.end);
         }
     }

@@ -13,6 +13,9 @@
 //! - `arrays`: the NumPy-style loop `c = a*2.0 + b` over 1 M-element f64 vectors, 200 times, each
 //!   operation allocating its result like NumPy does (two 8 MB temporaries per iteration).
 //! - `touch`: first touch of a 256 MiB zeroed buffer, one write per 4 KiB page.
+//! - `heap1g`: 1 000 000 blocks of 1 KiB (about 1 GiB) kept to the end by a static, plus 1000
+//!   forgotten 64-byte blocks: what the tracker's reachability scan at exit has to read (time it
+//!   with `ALLOC_TRACKER=report=<file>` against `...,scan=off`).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -151,6 +154,25 @@ fn touch() -> u64 {
     v.iter().step_by(4096).map(|&x| x as u64).sum()
 }
 
+/// Keeps `heap1g`'s blocks to the end of the process.
+static KEPT: std::sync::Mutex<Vec<Box<[u8]>>> = std::sync::Mutex::new(Vec::new());
+
+fn heap1g() -> u64 {
+    let mut rng = Rng(0x5eed_1000);
+    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    kept.reserve_exact(1_000_000);
+    let mut sum = 0u64;
+    for i in 0..1_000_000u64 {
+        let b = vec![(rng.next() as u8) | 1; 1024].into_boxed_slice();
+        sum += b[(i % 1024) as usize] as u64;
+        kept.push(b);
+        if i % 1000 == 0 {
+            std::mem::forget(black_box(vec![i as u8; 64]));
+        }
+    }
+    sum
+}
+
 /// Peak resident set (KiB) and minor page faults of this process so far.
 fn usage() -> (i64, i64) {
     // SAFETY: `getrusage` fills the zeroed struct we pass; RUSAGE_SELF is always valid.
@@ -174,8 +196,9 @@ fn main() {
         "btree" => btree(),
         "arrays" => arrays(),
         "touch" => touch(),
+        "heap1g" => heap1g(),
         _ => {
-            eprintln!("usage: workload churn|mt-churn|vecgrow|btree|arrays|touch");
+            eprintln!("usage: workload churn|mt-churn|vecgrow|btree|arrays|touch|heap1g");
             std::process::exit(2);
         }
     };
