@@ -3,7 +3,8 @@
 //! [`Tracked<A>`] wraps any [`GlobalAlloc`](core::alloc::GlobalAlloc) (`alloc_core::AlignedAlloc`,
 //! `std::alloc::System`, jemalloc, mimalloc…) and records, for every callsite (the stack that
 //! allocated), live bytes and blocks, totals, its highest live bytes and its share of the heap's
-//! peak. At exit it prints a leak report. Installing the static is the whole change:
+//! peak. At exit it prints a leak report that tells leaks from blocks still reachable. Installing
+//! the static is the whole change:
 //!
 //! ```
 //! #[global_allocator]
@@ -14,36 +15,62 @@
 //!
 //! At exit (a return from `main` or `std::process::exit`, whatever other threads are doing) the
 //! report goes to stderr. A program that leaks 12 345 bytes from `leak_named::leak_some` prints
-//! (literal output of the test helper `tests/src/bin/leak_named.rs`, run from `tests/`):
+//! (literal output of the test helper `tests/src/bin/leak_named.rs`, run from `tests/`; the pid
+//! and the time vary):
 //!
 //! ```text
-//! alloc-tracker: report at exit (pid 13296, 0.00 s)
-//!   peak 21.4 KiB | total 21.4 KiB in 5 blocks | live at exit 12.1 KiB in 1 blocks
-//!   (not counted: 544 bytes in 1 blocks that Rust's runtime allocated before main and holds)
-//! #1 12 345 bytes in 1 blocks live at exit (peak share 56.3%)
-//!     leak_named::leak_some at src/bin/leak_named.rs:11:17
-//!     leak_named::main at src/bin/leak_named.rs:17:5
-//! SUMMARY: alloc-tracker: live at exit: 12345 bytes in 1 blocks from 1 callsites
+//! alloc-tracker: report at exit (pid 3674, 0.00 s)
+//!   peak 21.4 KiB | total 21.4 KiB in 5 blocks | live at exit 12.6 KiB in 2 blocks
+//! #1 direct leak: 12 345 bytes in 1 block (peak share 56.3%)
+//!     leak_named::leak_some at src/bin/leak_named.rs:12:38
+//!     leak_named::main at src/bin/leak_named.rs:18:5
+//! reachable: 544 bytes in 1 block from 1 callsite (statics, live threads; show=direct,indirect,reachable lists them)
+//! LEAKS: alloc-tracker: direct 12345 bytes in 1 blocks; indirect 0 bytes in 0 blocks; reachable 544 bytes in 1 blocks
+//! SUMMARY: alloc-tracker: live at exit: 12889 bytes in 2 blocks from 2 callsites
 //! ```
 //!
 //! Each callsite is shown from its first frame outside the allocation machinery (std's
 //! `alloc`/`raw_vec`/collections growth paths, `alloc-core`, this crate) down to `main` or the
-//! thread's entry; "peak share" is the callsite's part of the heap at its peak (t-gmax). Blocks
-//! that std's runtime allocated in `std::rt::init` and keeps for the whole run are shown on their
-//! own line and not counted, so a program that frees everything reports zeros. The `SUMMARY:` line
-//! is machine-read and always last.
+//! thread's entry; "peak share" is the callsite's part of the heap at its peak (t-gmax). The 544
+//! bytes on the `reachable:` line are a block that std's runtime allocates in `std::rt::init` and
+//! holds for the whole run: live at exit, but reachable, so not a leak, and a program that frees
+//! everything it allocates reports no leak. (No heuristic sets such blocks apart any more: the
+//! scan finds what holds them.) The `LEAKS:` and `SUMMARY:` lines are machine-read, `SUMMARY:`
+//! always last.
 //!
 //! At run time: [`stats`] (exact global figures), [`measure`] (what this thread allocated in a
 //! closure), [`snapshot`] (per-callsite counters, resolvable to frames), [`set_limit`] (a
-//! live-bytes budget), [`write_report`] and [`overhead_bytes`].
+//! live-bytes budget), [`leak_check`] and [`ignore_leak`] (below), [`write_report`] and
+//! [`overhead_bytes`].
+//!
+//! ## Leaks
+//!
+//! A **live** block (allocated and not yet freed) at exit is not necessarily a leak. At exit, and
+//! on [`leak_check`], a conservative scan as LeakSanitizer's marks what is **reachable**: a block
+//! that a root (a static, a live thread's stack, registers or TLS) or another reachable block
+//! points to, at its start or inside it. A **leak** is a live block that is not reachable:
+//! **direct** when no other leaked block points to it (each unreachable cycle has exactly one
+//! direct block, its first allocated), **indirect** when a leaked block does. Leaks that a rule of
+//! a `suppressions=` file matches are counted as **suppressed**. The report lists direct leaks,
+//! then indirect ones, then one line summing what is reachable, then the suppressed, then the
+//! `LEAKS:` and `SUMMARY:` lines. [`leak_check`] returns the same classes as a [`LeakSummary`];
+//! [`ignore_leak`] marks a block as kept on purpose. The README's "Reading the leak report" walks
+//! through a report, suppressions, the CI gate and the scan's limits (a conservative scan can take
+//! an integer or a stale copy for a pointer; a thread that blocks signals cannot be stopped and
+//! its stack is not read: the report then says how many threads could not be stopped).
 //!
 //! ## Configuration: `ALLOC_TRACKER`
 //!
 //! Comma-separated `key=value`, read once: `off` (global counters only, no callsites),
 //! `frames=1..64` (stack depth, default 32), `unwind=auto|fp|dwarf`, `report=stderr|off|<path>`,
-//! `top=N` (callsites listed, default 10), `leak_exit_code=N` (exit with N when blocks are live at
-//! exit). A mistake prints one warning line naming it and the accepted values; the program runs on.
-//! An unwritable report path prints a warning and the report goes to stderr.
+//! `top=N` (callsites listed per class, default 10), `leak_exit_code=N` (exit with N when leaks
+//! remain: direct or indirect ones, unless `fail_on` says otherwise), `scan=on|off` (classify by
+//! reachability, the default; `off` lists every live block and prints no `LEAKS:` line),
+//! `show=direct,indirect,reachable` (the classes listed callsite by callsite; default
+//! `direct,indirect`), `fail_on=direct,indirect,reachable` (the classes that make
+//! `leak_exit_code` fire; default `direct,indirect`), `suppressions=<file>` (LeakSanitizer's
+//! `leak:<substring>` lines). A mistake prints one warning line naming it and the accepted values;
+//! the program runs on. An unwritable report path prints a warning and the report goes to stderr.
 //!
 //! ## Cost
 //!
@@ -53,20 +80,21 @@
 //! 8 ns per frame on x86-64 Linux and 160 ns through libgcc elsewhere), a lock-free callsite
 //! lookup, three relaxed atomic adds and one insert into a block map grouped by 4 KiB page and
 //! sharded by 2 MiB region; per free, a remove and three atomic adds. No global lock.
-//! Symbolization happens only when frames are shown (`snapshot().resolve()`, a report listing
-//! leaks): the first time loads the binary's DWARF through `backtrace`, tens of megabytes and a
-//! fraction of a second. An exit with nothing to show reads only the ELF symbol table (to set
-//! aside the runtime's own blocks), through a 64 KiB buffer. The tracker's own memory (callsite
-//! records; block map: about 8 bytes per small block, 60 per block of a page or more, measured by
+//! Symbolization happens only when frames are shown or matched (`snapshot().resolve()`, a report
+//! listing leaks, leaks to match against a suppressions file): the first time loads the binary's
+//! DWARF through `backtrace`, tens of megabytes and a fraction of a second. The tracker's own
+//! memory (callsite records; the block map, which holds each block's size for the scan: about
+//! 16 B per 32-byte block and 75 to 79 B per 8 KiB block over four runs of
 //! `tests/tests/overhead.rs`) is counted in [`HeapStats::overhead_bytes`], not in the user's
-//! figures. Measured figures (per operation and whole workloads) are in `benches/per_alloc.rs`'s
-//! docs and `benches/RESULTS.md`.
+//! figures. The reachability scan runs only at
+//! exit (unless `scan=off`) or on [`leak_check`]; for its cost, see benches/RESULTS.md, section
+//! Reachability scan. Measured figures (per operation and whole workloads) are in
+//! `benches/per_alloc.rs`'s docs and `benches/RESULTS.md`.
 //!
 //! When stacks will be walked by DWARF, the executable's symbol table is read once before `main`
-//! (an ELF constructor; the read the exit report makes anyway) to learn where std's entry frames
-//! are and end walks there: no allocation does I/O. Around
-//! `fork`, the block map's locks are taken (`pthread_atfork`), so a child process never inherits
-//! one held by a thread it does not have.
+//! (an ELF constructor) to learn where std's entry frames are and end walks there: no allocation
+//! does I/O. Around `fork`, the block map's locks are taken (`pthread_atfork`), so a child process
+//! never inherits one held by a thread it does not have.
 //!
 //! Frame-pointer capture needs frame pointers in every crate on the stack. Cargo applies the
 //! workspace's `build.rustflags` to all crates it compiles, but rustdoc does not, so doctests may
@@ -74,9 +102,10 @@
 //!
 //! Layers, in file order: `guard.rs` (re-entrancy, per-thread counters) → `capture.rs` (stacks;
 //! `dwarf.rs` the cached DWARF walk) → `table.rs` (callsites) → `blockmap.rs` (address →
-//! callsite) → `counters.rs` (global atomics, budget) → `record.rs` (the bookkeeping of one
-//! operation) → `tracked.rs` (`GlobalAlloc`) → `measure.rs`, `snapshot.rs`,
-//! `report/` (cold: symbolize, render) → `exit.rs` (atexit) ← `config.rs` (`ALLOC_TRACKER`).
+//! callsite and size) → `counters.rs` (global atomics, budget) → `record.rs` (the bookkeeping of
+//! one operation) → `tracked.rs` (`GlobalAlloc`) → `measure.rs`, `snapshot.rs`, `report/` (cold:
+//! classify, suppress, symbolize, render) → `scan/` (cold: roots, world, mark) → `exit.rs`
+//! (atexit) ← `config.rs` (`ALLOC_TRACKER`).
 
 mod blockmap;
 mod capture;
