@@ -35,6 +35,9 @@ def command(variant):
     elif variant == "tracked-dwarf":
         env["ALLOC_TRACKER"] = "report=off,unwind=dwarf"
         binary = "tracked"
+    elif variant.startswith("tracked_"):
+        # Another tracked build copied in by hand (e.g. workload-tracked_old, an earlier commit's).
+        env["ALLOC_TRACKER"] = "report=off"
     elif variant == "tracked-scan":
         env["ALLOC_TRACKER"] = "report=/dev/null"
         binary = "tracked"
