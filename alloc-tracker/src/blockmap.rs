@@ -15,7 +15,8 @@
 //! the same page table, already in cache. The previous map hashed each address on its own into
 //! one flat table per shard; on the `btree` workload (1.1 M live blocks, 16.8 MB of map) nearly
 //! every insert and removal was a cache miss, about a quarter of the tracked run's samples. The
-//! page tables also pack tighter: 8 bytes per block, size included, at most 3/4 full.
+//! page tables hold one 8-byte word per block (size included), at most 3/4 full: about 16 bytes
+//! per small block all told (`tests/tests/overhead.rs`).
 //!
 //! Addresses that are not multiples of 8 (possible only from an inner allocator that returns
 //! them for 1-byte alignment) go to an ordered map at full width.

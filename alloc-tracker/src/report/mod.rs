@@ -1,16 +1,29 @@
 //! The text report: rendering (cold, at exit or on demand) and delivery.
 //!
+//! With the reachability scan (the default), live blocks are classified (`scan/`) and listed by
+//! class, each class's callsites by bytes, the first `top` of each with their trimmed stacks
+//! (literal output of `alloc-tracker/examples/leaky.rs`, shortened):
+//!
 //! ```text
-//! alloc-tracker: report at exit (pid 4242, 1.83 s)
-//!   peak 412.0 MiB | total 6.1 GiB in 2 104 377 blocks | live at exit 1.0 MiB in 3 blocks
-//! #1 1 048 576 bytes in 1 blocks live at exit (peak share 0.2%)
-//!     demo_arrays::tour::remember at demo-arrays/src/tour.rs:88:17
-//!     demo_arrays::tour::lesson_leaks at demo-arrays/src/tour.rs:80:5
-//! SUMMARY: alloc-tracker: live at exit: 1048700 bytes in 3 blocks from 2 callsites
+//! alloc-tracker: report at exit (pid 8242, 0.01 s)
+//!   peak 6.2 KiB | total 6.2 KiB in 20 blocks | live at exit 5.2 KiB in 18 blocks
+//! #1 direct leak: 4 096 bytes in 1 block (peak share 64.9%)
+//!     leaky::forget_buffer at alloc-tracker/examples/leaky.rs:33:32
+//!     leaky::main at alloc-tracker/examples/leaky.rs:70:5
+//! ...
+//! #4 indirect leak: 360 bytes in 9 blocks (peak share 6.3%)
+//!     leaky::forget_list at alloc-tracker/examples/leaky.rs:40:21
+//!     leaky::main at alloc-tracker/examples/leaky.rs:71:5
+//! ...
+//! reachable: 676 bytes in 5 blocks from 3 callsites (statics, live threads; show=direct,indirect,reachable lists them)
+//! LEAKS: alloc-tracker: direct 4192 bytes in 3 blocks; indirect 416 bytes in 10 blocks; reachable 676 bytes in 5 blocks
+//! SUMMARY: alloc-tracker: live at exit: 5284 bytes in 18 blocks from 7 callsites
 //! ```
 //!
-//! Callsites with live blocks are listed by live bytes, the first `top` of them with their trimmed
-//! stacks. The last line is the machine-read `SUMMARY:` line, printed with zeros on a clean exit.
+//! Suppressed leaks and threads the scan could not stop get a line each before `LEAKS:`. With
+//! `scan=off` (or `off`) every live callsite is listed as `#N live at exit: …` and there is no
+//! `LEAKS:` line. The last line is always the machine-read `SUMMARY:` line, with zeros on a
+//! clean exit.
 
 pub(crate) mod runtime;
 pub(crate) mod suppress;
