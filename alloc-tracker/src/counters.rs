@@ -1,7 +1,8 @@
 //! The global counters: exact, always on, plain atomics; the live-bytes budget of [`crate::set_limit`].
 //!
 //! `LIVE` is reserved *before* the inner allocator is called (and given back if it fails), so a
-//! budget holds exactly even with many threads allocating at once.
+//! budget holds exactly even with many threads allocating at once. Only growth is reserved: a
+//! realloc that does not grow lowers live bytes and is never refused (see `tracked.rs`).
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
@@ -88,14 +89,21 @@ pub(crate) fn limit() -> Option<u64> {
     Some(LIMIT.load(Relaxed)).filter(|&l| l != u64::MAX)
 }
 
-/// Reserves `size` live bytes ahead of an allocation; the new live figure, or `None` when that
-/// would pass the budget (nothing is reserved then).
+/// A reservation the budget refused: the live bytes then and the budget.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Refused {
+    pub live: u64,
+    pub limit: u64,
+}
+
+/// Reserves `size` live bytes ahead of an allocation; the new live figure, or what refused it when
+/// that would pass the budget (nothing is reserved then).
 #[inline]
-pub(crate) fn reserve(size: usize) -> Option<u64> {
+pub(crate) fn reserve(size: usize) -> Result<u64, Refused> {
     let size = size as u64;
     let limit = LIMIT.load(Relaxed);
     if limit == u64::MAX {
-        return Some(LIVE.fetch_add(size, Relaxed) + size);
+        return Ok(LIVE.fetch_add(size, Relaxed) + size);
     }
     reserve_within(size, limit)
 }
@@ -105,16 +113,18 @@ pub(crate) fn reserve(size: usize) -> Option<u64> {
 /// wait forever for the backtrace lock the panic holds (`tests/exit_report.rs` runs such a panic).
 #[cold]
 #[inline(never)]
-fn reserve_within(size: u64, limit: u64) -> Option<u64> {
+fn reserve_within(size: u64, limit: u64) -> Result<u64, Refused> {
     // `panicking` reads a thread-local counter: no allocation, no lock.
     if std::thread::panicking() {
-        return Some(LIVE.fetch_add(size, Relaxed) + size);
+        return Ok(LIVE.fetch_add(size, Relaxed) + size);
     }
     let mut live = LIVE.load(Relaxed);
     loop {
-        let new = live.checked_add(size).filter(|&n| n <= limit)?;
+        let Some(new) = live.checked_add(size).filter(|&n| n <= limit) else {
+            return Err(Refused { live, limit });
+        };
         match LIVE.compare_exchange_weak(live, new, Relaxed, Relaxed) {
-            Ok(_) => return Some(new),
+            Ok(_) => return Ok(new),
             Err(now) => live = now,
         }
     }

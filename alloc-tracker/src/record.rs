@@ -5,6 +5,8 @@
 //! to the inner allocator, and a realloc forgets the old address before the inner call, because
 //! once the inner allocator has the address back another thread may receive it and record it.
 
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
 use crate::blockmap::{self, Removed};
 use crate::capture;
 use crate::config;
@@ -163,5 +165,95 @@ pub(crate) fn realloc_done(
             blockmap::insert(new as usize, new_size, cs);
         }
         None => counters::block_moved(new_size),
+    }
+}
+
+/// When the last refusal line was written ([`crate::exit::now_ns`]; 0: never).
+static REFUSAL_SHOWN_NS: AtomicU64 = AtomicU64::new(0);
+/// Refusals not shown since the last line.
+static REFUSALS_HIDDEN: AtomicU64 = AtomicU64::new(0);
+
+/// The budget refused an allocation of `size` bytes (for a realloc, its new size) that would have
+/// added `growth` live bytes. Writes one line saying so to stderr, so that the abort of an
+/// infallible allocation (std then prints only "memory allocation of N bytes failed") names its
+/// cause:
+///
+/// ```text
+/// alloc-tracker: refused an allocation of 3000000 bytes: live 1234567 + 3000000 bytes would pass the budget of 2234567 bytes (set_limit)
+/// ```
+///
+/// The first refusal is always shown, later ones at most once a second (a program that probes
+/// with `try_reserve` must not flood stderr); a line counts the refusals left out before it.
+/// Formats into a stack buffer and writes with `write(2)`: no allocation (the budget would refuse
+/// it, and the caller may be inside the tracker).
+#[cold]
+#[inline(never)]
+pub(crate) fn refused(size: usize, growth: usize, refused: counters::Refused) {
+    let now = crate::exit::now_ns().max(1);
+    let shown = REFUSAL_SHOWN_NS.load(Relaxed);
+    if (shown != 0 && now.saturating_sub(shown) < 1_000_000_000)
+        || REFUSAL_SHOWN_NS
+            .compare_exchange(shown, now, Relaxed, Relaxed)
+            .is_err()
+    {
+        REFUSALS_HIDDEN.fetch_add(1, Relaxed);
+        return;
+    }
+    let hidden = REFUSALS_HIDDEN.swap(0, Relaxed);
+    let mut line = StackLine::new();
+    let _ = core::fmt::write(
+        &mut line,
+        format_args!(
+            "alloc-tracker: refused an allocation of {size} bytes: live {} + {growth} bytes would \
+             pass the budget of {} bytes (set_limit)",
+            refused.live, refused.limit
+        ),
+    );
+    if hidden > 0 {
+        let _ = core::fmt::write(
+            &mut line,
+            format_args!("; {hidden} more refused since the last such line"),
+        );
+    }
+    line.append(b"\n", 0);
+    crate::report::write_stderr(line.as_bytes());
+}
+
+/// A line formatted on the stack; what does not fit is cut.
+struct StackLine {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl StackLine {
+    fn new() -> Self {
+        StackLine {
+            buf: [0; 256],
+            len: 0,
+        }
+    }
+
+    /// Appends what fits of `bytes`, leaving `keep` bytes free; whether all of it fitted.
+    fn append(&mut self, bytes: &[u8], keep: usize) -> bool {
+        let room = (self.buf.len() - self.len).saturating_sub(keep);
+        let n = bytes.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+        n == bytes.len()
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl core::fmt::Write for StackLine {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        // The last byte is kept for the newline.
+        if self.append(s.as_bytes(), 1) {
+            Ok(())
+        } else {
+            Err(core::fmt::Error)
+        }
     }
 }

@@ -3,6 +3,8 @@
 //! Each method: take the re-entrancy guard (or, if this thread is already inside the tracker,
 //! forward and count the block as overhead), check the budget, call the inner allocator with no
 //! lock held, check for null, then record. Nothing here allocates outside the guard or panics.
+//! Only growth is held to the budget (a realloc that does not grow is never refused); a refusal
+//! is announced on stderr (rate-limited, see `record::refused`) before null is returned.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
@@ -105,13 +107,17 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracked<A> {
         let moving = record::realloc_begin(&guard, ptr);
         let internal = record::is_internal(&moving);
         let growth = new_size.saturating_sub(old_size);
-        let live = if internal {
+        // Only growth is held to the budget: a realloc that does not grow (`shrink_to_fit`,
+        // `into_boxed_slice`) lowers live bytes and must succeed even when they are already past
+        // a budget set below them, or every shrink would abort.
+        let live = if internal || growth == 0 {
             0
         } else {
             match counters::reserve(growth) {
-                Some(live) => live,
-                None => {
+                Ok(live) => live,
+                Err(refused) => {
                     record::realloc_failed(ptr, moving);
+                    record::refused(new_size, growth, refused);
                     return ptr::null_mut();
                 }
             }
@@ -120,14 +126,13 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracked<A> {
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if new.is_null() {
             if !internal {
-                counters::unreserve(growth);
+                counters::unreserve(growth); // 0 for a shrink: nothing was reserved
             }
             record::realloc_failed(ptr, moving);
         } else if internal {
             counters::overhead_sub(old_size);
             counters::overhead_add(new_size);
         } else {
-            let live = if growth > 0 { live } else { 0 };
             record::realloc_done(&guard, moving, new, old_size, new_size, live);
         }
         new
@@ -150,8 +155,12 @@ impl<A: GlobalAlloc> Tracked<A> {
             }
             return p;
         };
-        let Some(live) = counters::reserve(layout.size()) else {
-            return ptr::null_mut();
+        let live = match counters::reserve(layout.size()) {
+            Ok(live) => live,
+            Err(refused) => {
+                record::refused(layout.size(), layout.size(), refused);
+                return ptr::null_mut();
+            }
         };
         let p = inner(layout);
         if p.is_null() {
