@@ -550,9 +550,27 @@ extern "C" fn after_fork() {
     }
 }
 
-/// Registers [`before_fork`] and [`after_fork`] with `pthread_atfork` (once, when the tracker is
-/// first used).
+/// Registers [`before_fork`] and [`after_fork`] with `pthread_atfork`, once. Called on the first
+/// allocation through a `Tracked` allocator, after the inner allocator served it
+/// (`exit::first_use`).
+///
+/// Order matters. `pthread_atfork` runs prepare handlers in *reverse* order of registration and
+/// the parent and child handlers in order of registration (POSIX; glibc's `__run_fork_handlers`).
+/// A thread that holds a shard lock may be inside the inner allocator (tables grow and shrink
+/// under the lock), waiting for one of the inner allocator's locks; an allocator such as jemalloc
+/// takes all of those in a prepare handler of its own (`jemalloc_prefork`). If that ran first, our
+/// [`before_fork`] would wait for the shard forever: a deadlock. So ours must be registered
+/// *after* the inner allocator's, to take the tracker's locks before it takes its own, and release
+/// them after it released its own. jemalloc registers its handlers when it initialises, from a
+/// constructor or its first allocation, and whether its constructor ran before the tracker's
+/// load-time hook depended on link order; the first allocation the inner allocator has served
+/// comes after its initialisation whatever the link order. (glibc's own malloc needs no handler:
+/// `fork` takes its locks after every prepare handler has run.)
 pub(crate) fn register_fork_handlers() {
+    static REGISTERED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    if REGISTERED.swap(true, core::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     // SAFETY: the handlers are `extern "C"` functions that never unwind (locking recovers from
     // poisoning) and allocate nothing.
     unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };

@@ -2,14 +2,28 @@
 //! `std::process::exit` alike, from the exiting thread, while other threads may still run.
 //!
 //! Registration happens at load time (an `.init_array` entry that `Tracked::new` refers to, so it
-//! is always linked) and, as a fallback, on the first recorded allocation. The handler takes the
-//! guard, renders the report into the tracker's own memory, writes it with `write(2)` (never
-//! std's stderr lock, which a still-running thread might hold), then applies `leak_exit_code`.
+//! is always linked) and, as a fallback, on the first recorded allocation; the block map's fork
+//! handlers are registered on that first allocation, after the inner allocator's own (see
+//! [`first_use`]). The handler takes the guard, renders the report into the tracker's own memory,
+//! writes it with `write(2)` (never std's stderr lock, which a still-running thread might hold),
+//! then applies `leak_exit_code`.
 //! It reads only atomics and the lock-free callsite list, never the block map's shards, so a thread
 //! stopped inside a shard cannot block it.
+//!
+//! **Forked children stay quiet.** Only the process that loaded the program reports: a child of
+//! `fork` that exits normally (its copy of the atexit handler runs) prints no report, runs no
+//! reachability scan and never applies `leak_exit_code`. Every block it inherited is the
+//! parent's, and the block map records no allocation time that would tell the child's own blocks
+//! apart, so any report from the child would claim the parent's heap (and the parent reports it
+//! anyway). A child is recognised by its pid differing from the one recorded when the tracker
+//! registered (at load): unlike a flag set by a `pthread_atfork` child handler, this also holds for
+//! children forked before the tracker's fork handlers are registered (at its first allocation, see
+//! [`ensure_registered`]) and for children made by a raw `clone` that runs no handlers.
+//! [`crate::write_report`] and [`crate::leak_check`] called in a child still work, and list the
+//! inherited blocks.
 
 use core::ffi::{c_char, c_int};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed};
 
 use crate::config::{self, ReportTo};
 use crate::guard::Guard;
@@ -33,6 +47,8 @@ static REGISTERED: AtomicBool = AtomicBool::new(false);
 static USED: AtomicBool = AtomicBool::new(false);
 static REPORTED: AtomicBool = AtomicBool::new(false);
 static START_NS: AtomicU64 = AtomicU64::new(0);
+/// The process that registered the exit handler: the only one that reports (see the module docs).
+static OWNER_PID: AtomicI32 = AtomicI32::new(0);
 
 /// Monotonic clock in nanoseconds.
 pub(crate) fn now_ns() -> u64 {
@@ -50,15 +66,28 @@ pub(crate) fn elapsed_secs() -> f64 {
     now_ns().saturating_sub(START_NS.load(Relaxed)) as f64 / 1e9
 }
 
-/// Marks the tracker as in use and registers the exit handler (once).
+/// Marks the tracker as in use and registers the exit and fork handlers (once). Called by the
+/// first recorded allocation, after the inner allocator served it.
 #[inline]
 pub(crate) fn ensure_registered() {
     if !USED.load(Relaxed) {
-        USED.store(true, Relaxed);
-        register();
+        first_use();
     }
 }
 
+/// The first allocation through a `Tracked` allocator. The inner allocator has just served it, so
+/// it has initialised, and registered any fork handlers it has (jemalloc does so in its
+/// initialisation): the tracker's, registered now, come after them whatever the link order, as
+/// `blockmap::register_fork_handlers` requires.
+#[cold]
+#[inline(never)]
+fn first_use() {
+    USED.store(true, Relaxed);
+    register();
+    crate::blockmap::register_fork_handlers();
+}
+
+/// Registers the exit handler (once) and notes the process it belongs to.
 #[cold]
 #[inline(never)]
 fn register() {
@@ -66,15 +95,27 @@ fn register() {
         return;
     }
     START_NS.store(now_ns(), Relaxed);
+    // SAFETY: `getpid` has no preconditions and cannot fail.
+    OWNER_PID.store(unsafe { libc::getpid() }, Relaxed);
     // SAFETY: `at_exit` is an `extern "C" fn()` that never unwinds; atexit only stores it (glibc
     // may use its own malloc for that, never Rust's global allocator).
     unsafe {
         libc::atexit(at_exit);
     }
-    crate::blockmap::register_fork_handlers();
+}
+
+/// Whether this process is a child of `fork` (or `clone`) of the process that registered.
+fn forked_child() -> bool {
+    // SAFETY: `getpid` has no preconditions and cannot fail.
+    OWNER_PID.load(Relaxed) != unsafe { libc::getpid() }
 }
 
 extern "C" fn at_exit() {
+    // Before anything else, and so before the scan and the configuration: a forked child reports
+    // nothing and keeps its exit code (see the module docs).
+    if forked_child() {
+        return;
+    }
     let Some(guard) = Guard::enter() else {
         return;
     };

@@ -373,3 +373,39 @@ fn dwarf_walks_end_at_std_entry_frame() {
         "fp {fp} frames, dwarf {dwarf}"
     );
 }
+
+/// Runs one `fork_children_*` binary (see `src/bin/fork_children/body.rs`) with
+/// `leak_exit_code=23` and checks that only the parent reported and failed.
+fn forked_children_exit_clean(exe: &str) {
+    // Before forked children kept quiet, each printed a report claiming the parent's 1 111 bytes
+    // and exited 23. Before the tracker's fork handlers were registered after the inner
+    // allocator's (`Stalling` registers its own at first use), the first fork deadlocked.
+    let (status, out, err) = run_within(
+        exe,
+        &[("ALLOC_TRACKER", "leak_exit_code=23")],
+        std::time::Duration::from_secs(120),
+    );
+    assert_eq!(out, "31 of 31 children exited 0\n", "{status}\n{err}");
+    // One report, the parent's, with its own leak and its exit code.
+    assert_eq!(err.matches("SUMMARY: alloc-tracker: ").count(), 1, "{err}");
+    assert!(
+        err.contains("\nLEAKS: alloc-tracker: direct 1111 bytes in 1 blocks;"),
+        "{err}"
+    );
+    assert_eq!(status.code(), Some(23), "{err}");
+}
+
+#[test]
+fn forked_children_exit_clean_under_system() {
+    forked_children_exit_clean(env!("CARGO_BIN_EXE_fork_children_system"));
+}
+
+#[test]
+fn forked_children_exit_clean_under_jemalloc() {
+    forked_children_exit_clean(env!("CARGO_BIN_EXE_fork_children_jemalloc"));
+}
+
+#[test]
+fn forked_children_exit_clean_under_aligned_alloc() {
+    forked_children_exit_clean(env!("CARGO_BIN_EXE_fork_children_aligned"));
+}
