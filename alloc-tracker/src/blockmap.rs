@@ -531,23 +531,42 @@ unsafe impl Sync for HeldForFork {}
 static HELD_FOR_FORK: HeldForFork =
     HeldForFork(core::cell::UnsafeCell::new([const { None }; SHARDS]));
 
+/// Whether [`before_fork`] marked the forking thread as inside the tracker (written and read only
+/// while every shard's lock is held, so by the one forking thread).
+static FORK_HELD_GUARD: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
 /// Takes every shard's lock before `fork`, so that no shard is copied into the child locked by a
 /// thread that does not exist there (its next allocation in that shard would wait forever).
+///
+/// The thread is marked as inside the tracker first (`guard::hold_for_fork`): a reachability
+/// scan's signal must not stop it while it holds shard locks (see `scan/world.rs`).
 extern "C" fn before_fork() {
+    let took = crate::guard::hold_for_fork();
     for (i, shard) in SHARDS_.iter().enumerate() {
         let guard = shard.0.lock().unwrap_or_else(|p| p.into_inner());
         // SAFETY: this thread holds shard `i`'s lock (`HeldForFork`'s rule).
         unsafe { (*HELD_FOR_FORK.0.get())[i] = Some(guard) };
     }
+    FORK_HELD_GUARD.store(took, core::sync::atomic::Ordering::Relaxed);
 }
 
 /// Releases what [`before_fork`] took, in the parent and in the child (where the forking thread
 /// is the only one, and the owner of every guard).
-extern "C" fn after_fork() {
+fn after_fork(child: bool) {
+    let took = FORK_HELD_GUARD.load(core::sync::atomic::Ordering::Relaxed);
     for i in 0..SHARDS {
         // SAFETY: this thread took shard `i`'s lock in `before_fork` and still holds it.
         drop(unsafe { (*HELD_FOR_FORK.0.get())[i].take() });
     }
+    crate::guard::release_after_fork(took, child);
+}
+
+extern "C" fn after_fork_parent() {
+    after_fork(false);
+}
+
+extern "C" fn after_fork_child() {
+    after_fork(true);
 }
 
 /// Registers [`before_fork`] and [`after_fork`] with `pthread_atfork`, once. Called on the first
@@ -573,7 +592,13 @@ pub(crate) fn register_fork_handlers() {
     }
     // SAFETY: the handlers are `extern "C"` functions that never unwind (locking recovers from
     // poisoning) and allocate nothing.
-    unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };
+    unsafe {
+        libc::pthread_atfork(
+            Some(before_fork),
+            Some(after_fork_parent),
+            Some(after_fork_child),
+        )
+    };
 }
 
 /// Records the block at `addr` of `size` bytes as allocated by `cs`. Call under the guard.

@@ -198,6 +198,32 @@ fn stop_now() {
     }
 }
 
+/// Marks this thread as inside the tracker while it forks (from the block map's prepare handler,
+/// before it takes the shard locks): a reachability scan's signal arriving meanwhile then waits
+/// for the fork to finish instead of stopping the thread with shard locks held, which the scan
+/// would wait for forever. True if this call set the mark (it was not already inside).
+pub(crate) fn hold_for_fork() -> bool {
+    STATE.try_with(|s| !s.busy.replace(true)).unwrap_or(false)
+}
+
+/// Undoes [`hold_for_fork`] (when it returned true), after the locks are released. In the parent
+/// a stop deferred meanwhile is made now; in the child, which has no scan, it is dropped.
+pub(crate) fn release_after_fork(took: bool, child: bool) {
+    if !took {
+        return;
+    }
+    let pending = STATE
+        .try_with(|s| {
+            s.busy.set(false);
+            core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+            s.stop_pending.replace(false)
+        })
+        .unwrap_or(false);
+    if pending && !child {
+        stop_now();
+    }
+}
+
 /// Called by the scan's signal handler on this thread: if the thread is inside the tracker, the
 /// stop is deferred until it leaves (true); otherwise the caller stops it now (false).
 pub(crate) fn defer_stop() -> bool {

@@ -205,6 +205,11 @@ fn catch_all() -> &'static Callsite {
     })
 }
 
+/// Whether `cs` is the catch-all callsite of a full table (not an empty stack that was interned).
+pub(crate) fn is_catch_all(cs: &Callsite) -> bool {
+    CATCH_ALL.get().is_some_and(|c| core::ptr::eq(*c, cs))
+}
+
 fn push_list(cs: &'static Callsite) {
     let mut head = HEAD.load(Relaxed);
     loop {
@@ -257,5 +262,7 @@ mod tests {
         assert!(core::ptr::eq(a, b));
         assert!(!core::ptr::eq(a, c));
         assert!(callsites().any(|cs| core::ptr::eq(cs, c)));
+        let empty = intern(&[]);
+        assert!(!is_catch_all(empty) && is_catch_all(catch_all()));
     }
 }

@@ -356,6 +356,25 @@ fn fork_while_other_threads_allocate_does_not_deadlock_the_child() {
 }
 
 #[test]
+fn scans_beside_forks_do_not_deadlock() {
+    // A scan's signal that stopped the forking thread while it held the block map's locks (taken
+    // around fork) left the scan waiting for them forever.
+    let (status, out, err) = run_within(
+        env!("CARGO_BIN_EXE_fork_churn"),
+        &[("FORK_CHURN_SCAN", "1"), ("ALLOC_TRACKER", "report=off")],
+        std::time::Duration::from_secs(120),
+    );
+    assert!(status.success(), "{status}\n{err}");
+    assert_eq!(out, "200 children exited\n");
+    let scans: u64 = err
+        .lines()
+        .find_map(|l| l.strip_suffix(" scans ran"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(scans > 0, "{err}");
+}
+
+#[test]
 fn dwarf_walks_end_at_std_entry_frame() {
     let len = |config: &str| -> usize {
         let out = run(env!("CARGO_BIN_EXE_stack_len"), Some(config));

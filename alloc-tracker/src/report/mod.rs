@@ -355,10 +355,9 @@ fn write_site(
         plural(blocks, "block", "blocks"),
     );
     if cs.stack.is_empty() {
-        // Two callsites have no frames: the catch-all of a full table, the only one built with
-        // hash 0 (`table::catch_all`), and a stack the unwinder found no frame in, interned with
-        // its hash, which for no frames is never 0 (a test in `capture.rs` checks it).
-        let why = if cs.hash == 0 {
+        // Two callsites have no frames: the catch-all of a full table, and a stack the unwinder
+        // found no frame in.
+        let why = if table::is_catch_all(cs) {
             "stacks not recorded: the callsite table is full"
         } else {
             "no stack captured: the unwinder found no frame where this allocated"

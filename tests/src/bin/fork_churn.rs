@@ -3,6 +3,10 @@
 //! another thread at the moment of `fork` stays held forever in the child (the thread that held
 //! it does not exist there): the tracker must take its locks around `fork`. Run by
 //! `tests/exit_report.rs` with a time limit.
+//!
+//! With `FORK_CHURN_SCAN=1` a third thread runs `leak_check()` without pause meanwhile: the scan
+//! stops every other thread with a signal, and must neither stop the forking thread while it
+//! holds the block map's locks (the scan would then wait for them forever) nor be confused by it.
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
@@ -30,10 +34,20 @@ fn churn(slot: &AtomicPtr<[u8; 64]>) {
 }
 
 fn main() {
-    let threads: Vec<_> = HANDED
+    let mut threads: Vec<_> = HANDED
         .iter()
         .map(|slot| std::thread::spawn(move || churn(slot)))
         .collect();
+    let scans = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    if std::env::var_os("FORK_CHURN_SCAN").is_some() {
+        let scans = scans.clone();
+        threads.push(std::thread::spawn(move || {
+            while !STOP.load(Ordering::Relaxed) {
+                std::hint::black_box(alloc_tracker::leak_check());
+                scans.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
     let mut children = 0;
     for round in 0..200 {
         let handed = HANDED[round % 2].swap(std::ptr::null_mut(), Ordering::Acquire);
@@ -65,4 +79,7 @@ fn main() {
         t.join().unwrap();
     }
     println!("{children} children exited");
+    if std::env::var_os("FORK_CHURN_SCAN").is_some() {
+        eprintln!("{} scans ran", scans.load(Ordering::Relaxed));
+    }
 }
