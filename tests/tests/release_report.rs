@@ -9,8 +9,8 @@
 
 use std::process::Command;
 
-/// Builds `leak_named` in release mode and returns the executable's path.
-fn release_leak_named() -> String {
+/// Builds `bin` in release mode and returns the executable's path.
+fn release_bin(bin: &str) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args([
@@ -20,7 +20,7 @@ fn release_leak_named() -> String {
             "-p",
             "integration-tests",
             "--bin",
-            "leak_named",
+            bin,
             "--message-format=json",
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -35,7 +35,7 @@ fn release_leak_named() -> String {
     // The artifact message of the binary carries `"executable":"<path>"`.
     let line = stdout
         .lines()
-        .find(|l| l.contains("\"name\":\"leak_named\"") && l.contains("\"executable\":\""))
+        .find(|l| l.contains(&format!("\"name\":\"{bin}\"")) && l.contains("\"executable\":\""))
         .unwrap_or_else(|| panic!("no executable in cargo's messages:\n{stdout}"));
     let start = line.find("\"executable\":\"").unwrap() + "\"executable\":\"".len();
     let len = line[start..].find('"').unwrap();
@@ -44,7 +44,7 @@ fn release_leak_named() -> String {
 
 #[test]
 fn release_build_report_starts_at_the_users_frame() {
-    let exe = release_leak_named();
+    let exe = release_bin("leak_named");
     assert!(exe.contains("/release/"), "{exe}");
     let source = std::fs::read_to_string(format!(
         "{}/src/bin/leak_named.rs",
@@ -65,7 +65,7 @@ fn release_build_report_starts_at_the_users_frame() {
         let mut lines = text.lines();
         let head = lines
             .by_ref()
-            .find(|l| l.contains("12 345 bytes in 1 blocks live at exit"))
+            .find(|l| l.contains("direct leak: 12 345 bytes in 1 block ("))
             .unwrap_or_else(|| panic!("{config}: no 12 345-byte callsite:\n{text}"));
         assert!(head.starts_with("#1 "), "{config}: {head}\n{text}");
         // The callsite's first frame is the user's function at the `vec!` line, not `RawVec`,
@@ -76,10 +76,46 @@ fn release_build_report_starts_at_the_users_frame() {
             "{config}: first frame {first:?} (want leak_some at leak_named.rs:{line})\n{text}"
         );
         assert!(
-            text.lines().last().unwrap_or_default().starts_with(
-                "SUMMARY: alloc-tracker: live at exit: 12345 bytes in 1 blocks from 1 callsites"
+            text.contains(
+                "\nLEAKS: alloc-tracker: direct 12345 bytes in 1 blocks; indirect 0 bytes in 0 blocks;"
             ),
             "{config}:\n{text}"
         );
+    }
+}
+
+/// The classes of release builds of the ground-truth scenarios (`leak_cases`, whose forgotten
+/// blocks pass through `black_box` so that LLVM cannot remove them): the same figures as the
+/// debug builds `tests/leak_classes.rs` checks against memcheck.
+#[test]
+fn release_build_classes_match() {
+    use integration_tests::leak_shapes as shapes;
+    let exe = release_bin("leak_cases");
+    let node = std::mem::size_of::<shapes::ListNode>() as u64;
+    for (scenario, want) in [
+        ("forget_vec", (shapes::FORGET_VEC_BYTES as u64, 1, 0, 0)),
+        (
+            "list",
+            (
+                node,
+                1,
+                node * (shapes::LIST_NODES as u64 - 1),
+                shapes::LIST_NODES as u64 - 1,
+            ),
+        ),
+        ("statics", (0, 0, 0, 0)),
+    ] {
+        let out = Command::new(&exe).arg(scenario).output().expect("runs");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{scenario}:\n{text}");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("LEAKS: alloc-tracker: "))
+            .unwrap_or_else(|| panic!("{scenario}: no LEAKS line:\n{text}"));
+        let n: Vec<u64> = line
+            .split([' ', ';'])
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        assert_eq!((n[0], n[1], n[2], n[3]), want, "{scenario}: {line}");
     }
 }
