@@ -21,7 +21,8 @@ pub const DEFAULT_TOP: usize = 10;
 pub(crate) enum Unwind {
     /// Frame-pointer walk when this build forces frame pointers, DWARF otherwise.
     Auto,
-    /// Frame-pointer walk.
+    /// Frame-pointer walk; in a build without frame pointers, DWARF (and one warning when
+    /// `ALLOC_TRACKER` is read).
     Fp,
     /// `backtrace::trace_unsynchronized` (DWARF unwind tables).
     Dwarf,
@@ -125,8 +126,30 @@ fn bad_value(key: &str, value: &str, accepted: &str) -> String {
     )
 }
 
+/// The warning for `unwind=fp` in a build without frame pointers.
+const FP_WITHOUT_FRAME_POINTERS: &str = "alloc-tracker: warning: ALLOC_TRACKER: `unwind=fp` but this build has no frame pointers (build with RUSTFLAGS=\"-C force-frame-pointers=yes\"); stacks are unwound by DWARF instead";
+
 /// Parses an `ALLOC_TRACKER` value: the configuration and one warning line per bad item.
+///
+/// `unwind=fp` in a build without frame pointers also warns: the capture falls back to the
+/// DWARF walk there, which costs several times more per allocation, and the user asked for the
+/// cheap one. (`cfg(alloc_tracker_fp)` is what `capture::FRAME_POINTERS` reads; read here
+/// directly so that `config` stays below `capture` in the layers.)
 pub(crate) fn parse(text: &str) -> (Config, Vec<String>) {
+    parse_for(text, cfg!(alloc_tracker_fp))
+}
+
+/// [`parse`] for a build that has frame pointers or not.
+fn parse_for(text: &str, frame_pointers: bool) -> (Config, Vec<String>) {
+    let (cfg, mut warnings) = parse_items(text);
+    if cfg.unwind == Unwind::Fp && !frame_pointers {
+        warnings.push(FP_WITHOUT_FRAME_POINTERS.to_owned());
+    }
+    (cfg, warnings)
+}
+
+/// The items of an `ALLOC_TRACKER` value, one warning line per bad item.
+fn parse_items(text: &str) -> (Config, Vec<String>) {
     let mut cfg = Config::default();
     let mut warnings = Vec::new();
     // `show=direct,indirect,reachable`: the list's own commas also separate class names, so a
@@ -323,5 +346,24 @@ mod tests {
         assert!(warnings.iter().all(|w| !w.contains('\n')));
         assert_eq!(cfg.frames, 12);
         assert_eq!(cfg.unwind, Unwind::Auto);
+    }
+
+    #[test]
+    fn unwind_fp_without_frame_pointers_warns_once() {
+        let (cfg, warnings) = parse_for("unwind=fp,frames=8", false);
+        assert_eq!(cfg.unwind, Unwind::Fp);
+        assert_eq!(warnings, [FP_WITHOUT_FRAME_POINTERS]);
+        assert!(warnings[0].contains("force-frame-pointers=yes") && warnings[0].contains("DWARF"));
+        // The last `unwind=` wins, and only the outcome warns: once, not per item.
+        assert_eq!(parse_for("unwind=fp,unwind=fp", false).1.len(), 1);
+        assert!(parse_for("unwind=fp,unwind=dwarf", false).1.is_empty());
+        assert!(parse_for("unwind=fp", true).1.is_empty());
+        assert!(parse_for("unwind=auto", false).1.is_empty());
+        assert!(parse_for("", false).1.is_empty());
+        // This build: a warning exactly when it lacks frame pointers.
+        assert_eq!(
+            parse("unwind=fp").1.is_empty(),
+            crate::capture::FRAME_POINTERS
+        );
     }
 }

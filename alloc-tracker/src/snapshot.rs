@@ -75,7 +75,8 @@ impl Snapshot {
         self.heap
     }
 
-    /// Bytes the tracker held for itself (tables, caches): what tracking costs in memory.
+    /// Bytes the tracker held for itself on the heap (callsite records, block map, caches): what
+    /// tracking costs in memory, besides its fixed `.bss` tables (see [`crate::overhead_bytes`]).
     pub fn overhead_bytes(&self) -> u64 {
         self.heap.overhead_bytes
     }
