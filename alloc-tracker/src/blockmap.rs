@@ -18,6 +18,11 @@
 //! page tables hold one 8-byte word per block (size included), at most 3/4 full: about 16 bytes
 //! per small block all told (`tests/tests/overhead.rs`).
 //!
+//! Out of memory: when a page table or a directory cannot grow (the inner allocator refuses the
+//! tracker's memory), [`insert`] returns false and the caller counts the block as untracked
+//! (`record.rs`). A directory whose rebuild failed goes on taking pages past 3/4 full, but never
+//! fills its last slot, so a miss always ends; growth is retried at the next insert.
+//!
 //! Addresses that are not multiples of 8 (possible only from an inner allocator that returns
 //! them for 1-byte alignment) go to an ordered map at full width.
 //!
@@ -301,7 +306,9 @@ impl Page {
 /// A shard's directory of pages.
 ///
 /// Invariants: `pages` is null (capacity 0) or holds `mask + 1` (a power of two) [`Page`]s from
-/// [`alloc_zeroed`], at most 3/4 of them in use, each at or cyclically after its home slot
+/// [`alloc_zeroed`], at most 3/4 of them in use (more only after a rebuild failed for want of
+/// memory, and never all of them: one slot stays empty, where a miss ends), each at or cyclically
+/// after its home slot
 /// `mix(page number) & mask` with no empty slot in between; `len` counts the used slots, which
 /// include pages left without blocks (dropped at the next rebuild).
 struct Dir {
@@ -334,18 +341,23 @@ impl Dir {
         unsafe { &mut *self.pages.add(i) }
     }
 
-    /// The slot holding page `key` (page number + 1), or the empty slot where it would go.
+    /// The slot holding page `key` (page number + 1), or the empty slot where it would go;
+    /// `None` if neither exists (a full directory without the page).
+    ///
+    /// [`Dir::insert`] always leaves a slot empty, so a miss ends at it; the probe is bounded
+    /// all the same, so that a full table can never hold a shard lock in an endless loop.
     #[inline]
-    fn find(&mut self, key: u64, hash: u64) -> usize {
+    fn find(&mut self, key: u64, hash: u64) -> Option<usize> {
         let mask = self.mask;
         let mut i = hash as usize & mask;
-        loop {
+        for _ in 0..=mask {
             let k = self.page(i).key;
             if k == key || k == 0 {
-                return i;
+                return Some(i);
             }
             i = (i + 1) & mask;
         }
+        None
     }
 
     /// Rebuilds the directory without its empty pages, at twice the capacity the pages with
@@ -366,8 +378,10 @@ impl Dir {
         for i in 0..old_cap {
             // SAFETY: `i` < the old capacity; the old table is intact until freed below.
             let p = unsafe { *old.add(i) };
-            if p.len > 0 {
-                let j = self.find(p.key, mix(p.key - 1));
+            // The new table has room for twice the pages moved: `find` always has a slot.
+            if p.len > 0
+                && let Some(j) = self.find(p.key, mix(p.key - 1))
+            {
                 *self.page(j) = p;
             }
         }
@@ -381,29 +395,39 @@ impl Dir {
     /// Records a block: `meta` is its [`Meta`] word (id, flag, size field), `size` its full size
     /// (kept aside when it does not fit the size field). False if memory ran out.
     fn insert(&mut self, addr: usize, hash: u64, meta: u64, size: usize) -> bool {
-        if meta >> SIZE_SHIFT == 0 {
-            self.huge.insert(addr, size);
-        }
+        let huge = meta >> SIZE_SHIFT == 0;
         if !addr.is_multiple_of(1 << GRANULE_SHIFT) {
+            if huge {
+                self.huge.insert(addr, size);
+            }
             self.odd.insert(addr, meta);
             return true;
         }
-        if (self.len + 1) * 4 > self.capacity() * 3
-            && !self.rebuild()
-            && self.len == self.capacity()
-        {
-            return false; // out of memory with a full directory: the block stays unrecorded
+        // A failed rebuild (out of memory) leaves the directory as it was: blocks of pages it
+        // holds are still stored, and new pages while a slot would stay empty.
+        if (self.len + 1) * 4 > self.capacity() * 3 && !self.rebuild() && self.capacity() == 0 {
+            return false;
         }
         let key = (addr >> PAGE_SHIFT) as u64 + 1;
-        let i = self.find(key, hash);
-        let page = self.page(i);
-        let new = page.key == 0;
+        let Some(i) = self.find(key, hash) else {
+            return false;
+        };
+        let new = self.page(i).key == 0;
         if new {
-            *page = Page { key, ..EMPTY_PAGE };
+            // Keep one slot empty, so that every miss ends there.
+            if self.len + 1 >= self.capacity() {
+                return false;
+            }
+            *self.page(i) = Page { key, ..EMPTY_PAGE };
+            self.len += 1;
         }
-        // A new page that could not store its block (out of memory) stays, empty: harmless.
-        let stored = page.insert((granule_key(addr) as u64) << ID_BITS | meta);
-        self.len += new as usize;
+        // A new page stores its first block inline (no allocation), so it never stays empty here.
+        let stored = self
+            .page(i)
+            .insert((granule_key(addr) as u64) << ID_BITS | meta);
+        if stored && huge {
+            self.huge.insert(addr, size); // only for a block the map holds: its free removes it
+        }
         stored
     }
 
@@ -433,7 +457,7 @@ impl Dir {
             return None;
         }
         let key = (addr >> PAGE_SHIFT) as u64 + 1;
-        let i = self.find(key, hash);
+        let i = self.find(key, hash)?;
         let page = self.page(i);
         (page.key != 0).then_some(page)
     }
@@ -601,13 +625,15 @@ pub(crate) fn register_fork_handlers() {
     };
 }
 
-/// Records the block at `addr` of `size` bytes as allocated by `cs`. Call under the guard.
+/// Records the block at `addr` of `size` bytes as allocated by `cs`; false if the map could not
+/// grow to hold it (the inner allocator refused the tracker's memory), and the block is not
+/// recorded. Call under the guard.
 #[inline]
-pub(crate) fn insert(addr: usize, size: usize, cs: &'static Callsite) {
+pub(crate) fn insert(addr: usize, size: usize, cs: &'static Callsite) -> bool {
     crate::guard::in_map(|| {
         let (hash, mut dir) = shard(addr);
-        dir.insert(addr, hash, meta(cs.id(), size), size);
-    });
+        dir.insert(addr, hash, meta(cs.id(), size), size)
+    })
 }
 
 /// A block taken out of the map: its callsite, size and flags (to put back as it was).
@@ -633,13 +659,14 @@ pub(crate) fn remove(addr: usize) -> Option<Removed> {
     })
 }
 
-/// Puts back a block that [`remove`] took out (a realloc that failed). Call under the guard.
+/// Puts back a block that [`remove`] took out (a realloc that failed); false as for [`insert`].
+/// Call under the guard.
 #[cold]
-pub(crate) fn reinsert(addr: usize, block: Removed) {
+pub(crate) fn reinsert(addr: usize, block: Removed) -> bool {
     crate::guard::in_map(|| {
         let (hash, mut dir) = shard(addr);
-        dir.insert(addr, hash, block.meta, block.size);
-    });
+        dir.insert(addr, hash, block.meta, block.size)
+    })
 }
 
 /// Marks the live block starting at `addr` as intentionally kept; false if no block starts there.
@@ -775,6 +802,35 @@ mod tests {
         assert!(dir.odd.is_empty());
     }
 
+    /// A directory with no empty slot (as failed rebuilds could once leave one): a miss must end,
+    /// not probe forever holding the shard lock.
+    #[test]
+    fn a_miss_in_a_full_directory_ends() {
+        let mut dir = Dir {
+            pages: alloc_zeroed::<Page>(MIN_PAGES),
+            mask: MIN_PAGES - 1,
+            len: MIN_PAGES,
+            odd: BTreeMap::new(),
+            huge: BTreeMap::new(),
+        };
+        assert!(!dir.pages.is_null());
+        for i in 0..MIN_PAGES {
+            let key = 0x1000 + i as u64;
+            *dir.page(i) = Page {
+                key,
+                len: 1,
+                inline: [(1 << ID_BITS) | 7, 0],
+                ..EMPTY_PAGE
+            };
+        }
+        let addr = 0x4242usize << PAGE_SHIFT;
+        let hash = mix((addr >> PAGE_SHIFT) as u64);
+        assert_eq!(dir.remove(addr, hash), None);
+        assert!(!dir.set_ignored(addr, hash));
+        // SAFETY: from `alloc_zeroed(MIN_PAGES)` above; its pages hold no tables of their own.
+        unsafe { dealloc(dir.pages, MIN_PAGES) };
+    }
+
     #[test]
     fn blocks_map_to_their_callsite() {
         let a = table::intern(&[9, 9, 9]);
@@ -790,5 +846,6 @@ mod tests {
         assert!(set_ignored(usize::MAX - 6));
         let got = remove(usize::MAX - 6).unwrap();
         assert!(ptr::eq(got.cs, b) && got.size == 3 && got.meta & IGNORED != 0);
+        crate::counters::check_invariants();
     }
 }

@@ -25,7 +25,8 @@ pub struct HeapStats {
     /// Calls to `realloc` that succeeded.
     pub reallocs: u64,
     /// Bytes the tracker itself holds from the inner allocator (its tables, caches and reports),
-    /// not counted in any other figure.
+    /// not counted in any other figure. Blocks the tracker could not record for want of memory of
+    /// its own (the report's "untracked" line) count here too, not in the figures above.
     pub overhead_bytes: u64,
 }
 
@@ -43,6 +44,10 @@ static TOTAL: Line<AtomicU64> = Line(AtomicU64::new(0));
 static TOTAL_BLOCKS: Line<AtomicU64> = Line(AtomicU64::new(0));
 static REALLOCS: Line<AtomicU64> = Line(AtomicU64::new(0));
 static OVERHEAD: Line<AtomicU64> = Line(AtomicU64::new(0));
+/// Blocks that went untracked because the block map could not grow (see [`untracked`]).
+static UNTRACKED: AtomicU64 = AtomicU64::new(0);
+/// Bytes [`overhead_sub`] was asked to remove past zero (an imbalance; 0 when all is well).
+static OVERHEAD_SHORT: AtomicU64 = AtomicU64::new(0);
 static LIMIT: Line<AtomicU64> = Line(AtomicU64::new(u64::MAX));
 /// Set when `PEAK` rose since the per-callsite t-gmax figures were last copied.
 static PEAK_DIRTY: Line<AtomicBool> = Line(AtomicBool::new(false));
@@ -207,8 +212,44 @@ pub(crate) fn overhead_add(size: usize) {
     OVERHEAD.fetch_add(size as u64, Relaxed);
 }
 
-/// The tracker gave `size` bytes of its own back.
+/// The tracker gave `size` bytes of its own back. Saturates at zero: a free the tracker cannot
+/// place must not wrap the figure to 2^64; what was missing is kept for [`check_invariants`].
 #[inline]
 pub(crate) fn overhead_sub(size: usize) {
-    OVERHEAD.fetch_sub(size as u64, Relaxed);
+    let size = size as u64;
+    let before = OVERHEAD
+        .fetch_update(Relaxed, Relaxed, |o| Some(o.saturating_sub(size)))
+        .unwrap_or_else(|o| o);
+    if before < size {
+        OVERHEAD_SHORT.fetch_add(size - before, Relaxed);
+    }
+}
+
+/// A user's block of `size` bytes that the block map could not hold (the inner allocator refused
+/// the tracker's memory) leaves the user's figures and becomes overhead: a free that misses the
+/// map counts as overhead, so its free then balances, whichever thread makes it. Live bytes and
+/// the budget no longer see it; the report's "untracked" line counts it.
+#[cold]
+#[inline(never)]
+pub(crate) fn untracked(size: usize) {
+    LIVE.fetch_sub(size as u64, Relaxed);
+    OVERHEAD.fetch_add(size as u64, Relaxed);
+    UNTRACKED.fetch_add(1, Relaxed);
+}
+
+/// Blocks that went untracked so far (see [`untracked`]).
+pub(crate) fn untracked_blocks() -> u64 {
+    UNTRACKED.load(Relaxed)
+}
+
+/// Checks the counters' invariants (for tests; cheap): 1. overhead never went below zero (a free
+/// counted as the tracker's own that it never allocated).
+#[cfg(test)]
+pub(crate) fn check_invariants() {
+    let short = OVERHEAD_SHORT.load(Relaxed);
+    debug_assert!(
+        short == 0,
+        "overhead_bytes would have gone {short} bytes below zero: a free counted as the tracker's \
+         own that it never allocated"
+    );
 }

@@ -31,14 +31,27 @@ fn callsite(guard: &Guard) -> Option<&'static Callsite> {
 pub(crate) fn alloc(guard: &Guard, ptr: *mut u8, size: usize, live: u64) {
     crate::exit::ensure_registered();
     counters::reached(live);
-    guard.thread().note_alloc(size);
     match callsite(guard) {
         Some(cs) => {
             cs.add(size);
-            blockmap::insert(ptr as usize, size, cs);
+            if !blockmap::insert(ptr as usize, size, cs) {
+                return untracked(cs, size);
+            }
         }
         None => counters::block_added(size),
     }
+    guard.thread().note_alloc(size);
+}
+
+/// The block map could not hold a new block (out of memory for the tracker's own tables): undo
+/// its callsite's count and make it overhead ([`counters::untracked`]), so that its free, which
+/// misses the map, balances. The thread's `measure` figures never saw it.
+#[cold]
+#[inline(never)]
+fn untracked(cs: &Callsite, size: usize) {
+    cs.total_bytes.fetch_sub(size as u64, Relaxed);
+    cs.total_blocks.fetch_sub(1, Relaxed);
+    counters::untracked(size);
 }
 
 /// Records that `ptr` (of `size` bytes) is about to be freed.
@@ -127,8 +140,13 @@ pub(crate) fn realloc_failed(ptr: *mut u8, moving: Moving) {
 /// Puts a forgotten block back in the map as it was (its realloc failed).
 #[cold]
 pub(crate) fn restore(ptr: *mut u8, old: Option<Removed>) {
-    if let Some(block) = old {
-        blockmap::reinsert(ptr as usize, block);
+    if let Some(block) = old
+        && !blockmap::reinsert(ptr as usize, block)
+    {
+        // Its page table was dropped when it was taken out and cannot be made again: the block
+        // leaves its callsite as if freed and becomes overhead (see `untracked`).
+        block.cs.remove(block.size);
+        counters::untracked(block.size);
     }
 }
 
@@ -155,17 +173,19 @@ pub(crate) fn realloc_done(
     counters::realloced();
     let thread = guard.thread();
     thread.note_free(old_size);
-    thread.note_alloc(new_size);
     if let Some(old) = moving.old {
         old.cs.remove(old_size);
     }
     match callsite(guard) {
         Some(cs) => {
             cs.add(new_size);
-            blockmap::insert(new as usize, new_size, cs);
+            if !blockmap::insert(new as usize, new_size, cs) {
+                return untracked(cs, new_size);
+            }
         }
         None => counters::block_moved(new_size),
     }
+    thread.note_alloc(new_size);
 }
 
 /// When the last refusal line was written ([`crate::exit::now_ns`]; 0: never).

@@ -285,6 +285,7 @@ pub(crate) fn render(guard: &Guard, cfg: &Config, when: &str, start: scan::Start
                     plural(s.threads_not_stopped, "thread", "threads"),
                 );
             }
+            untracked_line(&mut text);
             let _ = writeln!(
                 text,
                 "LEAKS: alloc-tracker: direct {} bytes in {} blocks; indirect {} bytes in {} blocks; reachable {} bytes in {} blocks",
@@ -320,6 +321,7 @@ pub(crate) fn render(guard: &Guard, cfg: &Config, when: &str, start: scan::Start
                 );
             }
             list(&mut text, &live, &format!("live {when}:"));
+            untracked_line(&mut text);
             (live_blocks, live.len())
         }
     };
@@ -407,19 +409,20 @@ pub(crate) fn write_stderr(mut bytes: &[u8]) {
 /// alloc_tracker::write_report(&mut out).unwrap();
 /// let text = String::from_utf8(out).unwrap();
 /// print!("{text}");
-/// // From a program that printed a line (std's stdout buffer) and holds `vec![1u8; 10]`
-/// // (std's 15 frames between `print_to` and the buffer elided here as `…`):
-/// // alloc-tracker: report on demand (pid 16899, 0.00 s)
-/// //   peak 5.5 KiB | total 5.5 KiB in 5 blocks | live on demand 1.0 KiB in 2 blocks
-/// //   (not counted: 548 bytes in 2 blocks that Rust's runtime allocated before main and holds)
-/// // #1 1 024 bytes in 1 blocks live on demand (peak share 18.1%)
-/// //     <std::io::buffered::bufwriter::BufWriter<std::io::stdio::StdoutRaw>>::with_capacity at library/std/src/io/buffered/bufwriter.rs:122:33
-/// //     …
-/// //     std::io::stdio::_print at library/std/src/io/stdio.rs:1275:5
-/// //     lit::main at alloc-tracker/examples/lit.rs:9:5
-/// // #2 10 bytes in 1 blocks live on demand (peak share 0.0%)
-/// //     lit::main at alloc-tracker/examples/lit.rs:11:14
-/// // SUMMARY: alloc-tracker: live at exit: 1034 bytes in 2 blocks from 2 callsites
+/// // Literal output of `cargo run -q -p alloc-tracker --example lit` (a debug build; the pid
+/// // and time vary), a program that printed a line (std's stdout buffer), holds
+/// // `vec![1u8; 10]` and forgot `vec![2u8; 100]` on a scoped thread:
+/// // alloc-tracker: report on demand (pid 2418, 0.00 s)
+/// //   peak 1.8 KiB | total 1.8 KiB in 9 blocks | live on demand 1.6 KiB in 5 blocks
+/// // #1 direct leak: 100 bytes in 1 block (peak share 5.5%)
+/// //     lit::forget_some at alloc-tracker/examples/lit.rs:17:43
+/// // reachable: 1 582 bytes in 4 blocks from 4 callsites (statics, live threads; show=direct,indirect,reachable lists them)
+/// // LEAKS: alloc-tracker: direct 100 bytes in 1 blocks; indirect 0 bytes in 0 blocks; reachable 1582 bytes in 4 blocks
+/// // SUMMARY: alloc-tracker: live at exit: 1682 bytes in 5 blocks from 5 callsites
+/// // With `ALLOC_TRACKER=show=direct,indirect,reachable` the reachable ones are listed too:
+/// // the 1 024-byte stdout buffer (`lit::main at alloc-tracker/examples/lit.rs:21:5`, under
+/// // 15 frames of std), std's 544 + 4 bytes from `std::rt::init`, and the 10 bytes held
+/// // (`lit::main at alloc-tracker/examples/lit.rs:22:37`).
 /// assert!(text.starts_with("alloc-tracker: report on demand (pid "));
 /// assert!(text.lines().last().unwrap().starts_with("SUMMARY: alloc-tracker: live at exit: "));
 /// ```
@@ -449,6 +452,15 @@ fn write_rendered(w: &mut impl std::io::Write) -> std::io::Result<()> {
     // The text is the tracker's memory: free it under the guard, where frees count as overhead.
     with_guard(|_| drop(std::mem::ManuallyDrop::into_inner(rendered)));
     result
+}
+
+/// The blocks the tracker could not record for want of memory of its own (`counters::untracked`),
+/// if any: they are in no figure above.
+fn untracked_line(text: &mut String) {
+    let n = counters::untracked_blocks();
+    if n > 0 {
+        let _ = writeln!(text, "  untracked: {n} blocks (tracker out of memory)");
+    }
 }
 
 #[cfg(test)]
