@@ -119,7 +119,10 @@
 //!
 //! Frame-pointer capture needs frame pointers in every crate on the stack. Cargo applies the
 //! workspace's `build.rustflags` to all crates it compiles, but rustdoc does not, so doctests may
-//! miss their own frames; `unwind=dwarf` does not depend on them.
+//! miss their own frames; `unwind=dwarf` does not depend on them. A project that depends on this
+//! crate gets its own configuration, not this workspace's: without `-C force-frame-pointers=yes`
+//! there, stacks are walked by DWARF, and a release build needs `debug = "line-tables-only"` for
+//! file:line (the README's "Using it outside this workspace" gives the settings and their costs).
 //!
 //! Layers, in file order: `guard.rs` (re-entrancy, per-thread counters) → `capture.rs` (stacks;
 //! `dwarf.rs` the cached DWARF walk) → `table.rs` (callsites) → `blockmap.rs` (address →
