@@ -5,8 +5,10 @@
 //! This library holds the checks shared by several allocator setups ([`checks`]), so that
 //! `Tracked<AlignedAlloc>`, `Tracked<System>` and `Tracked<Jemalloc>` pass the same ones; the
 //! run-time switchable allocator of the binaries that also run under valgrind ([`switch`]); the
-//! shapes of the leak scenarios of `src/bin/leak_cases.rs` ([`leak_shapes`]).
+//! shapes of the leak scenarios of `src/bin/leak_cases.rs` ([`leak_shapes`]); running a child
+//! process with a deadline ([`child`]).
 
 pub mod checks;
+pub mod child;
 pub mod leak_shapes;
 pub mod switch;

@@ -283,47 +283,17 @@ fn peak_share_is_the_callsites_bytes_at_the_heaps_peak() {
     assert_eq!(share("30 000"), 0.0);
 }
 
-/// Runs `exe` with `env`, failing the test if it has not exited after `limit` (a deadlock):
-/// its exit status, stdout and stderr.
+/// Runs `exe` with `env` (and no `ALLOC_TRACKER` but what `env` sets), failing the test if it
+/// has not exited after `limit` (a deadlock): its exit status, stdout and stderr.
 fn run_within(
     exe: &str,
     env: &[(&str, &str)],
     limit: std::time::Duration,
 ) -> (std::process::ExitStatus, String, String) {
-    use std::io::Read;
     let mut cmd = Command::new(exe);
-    cmd.env_remove("ALLOC_TRACKER")
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("helper binary runs");
-    // Read both pipes on threads: a full pipe must not stall the child.
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut text = String::new();
-        out.read_to_string(&mut text).map(|_| text)
-    });
-    let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        err.read_to_string(&mut text).map(|_| text)
-    });
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > limit {
-            child.kill().unwrap();
-            panic!("{exe} still running after {limit:?}: deadlocked");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    (
-        status,
-        out.join().unwrap().unwrap(),
-        err.join().unwrap().unwrap(),
-    )
+    cmd.env_remove("ALLOC_TRACKER").envs(env.iter().copied());
+    let done = integration_tests::child::run_within(cmd, None, limit, exe);
+    (done.status, done.stdout, done.stderr)
 }
 
 #[test]

@@ -17,11 +17,10 @@
 //! (`--fair-sched=yes` keeps the threaded scenarios from stalling valgrind's scheduler).
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use integration_tests::leak_shapes::{self as shapes, CycleNode, ListNode};
 use integration_tests::switch::UNTRACKED_ENV;
@@ -166,51 +165,17 @@ impl Invocation {
             .env_remove("ALLOC_TRACKER")
             .env_remove(UNTRACKED_ENV)
             .env_remove("RUST_BACKTRACE")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(if self.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         if untracked {
             cmd.env(UNTRACKED_ENV, "1");
         }
-        let start = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-        if let Some(text) = self.stdin {
-            let mut input = child.stdin.take().unwrap();
-            input.write_all(text.as_bytes()).unwrap();
-        }
-        // Read both pipes on threads: a full pipe must not stall the child.
-        let mut out = child.stdout.take().unwrap();
-        let mut err = child.stderr.take().unwrap();
-        let out = std::thread::spawn(move || {
-            let mut text = String::new();
-            out.read_to_string(&mut text).map(|_| text)
-        });
-        let err = std::thread::spawn(move || {
-            let mut text = String::new();
-            err.read_to_string(&mut text).map(|_| text)
-        });
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > LIMIT {
-                child.kill().unwrap();
-                panic!("{program} {args:?} still running after {LIMIT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let what = format!("{program} {args:?}");
+        let done = integration_tests::child::run_within(cmd, self.stdin, LIMIT, &what);
         Run {
-            status,
-            stdout: out.join().unwrap().unwrap(),
-            stderr: err.join().unwrap().unwrap(),
-            secs: start.elapsed().as_secs_f64(),
+            status: done.status,
+            stdout: done.stdout,
+            stderr: done.stderr,
+            secs: done.secs,
         }
     }
 }

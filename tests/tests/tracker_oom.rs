@@ -3,46 +3,15 @@
 //! `tracker_oom` wraps `System` in an allocator that refuses the tracker's own allocations during
 //! a burst of the program's.
 
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
 /// Runs `exe`, killing it (and failing) if it has not exited within `limit`.
 fn run_within(exe: &str, limit: Duration) -> (ExitStatus, String, String) {
-    use std::io::Read;
-    let mut child = Command::new(exe)
-        .env_remove("ALLOC_TRACKER")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("helper binary runs");
-    // Read both pipes on threads: a full pipe must not stall the child.
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut text = String::new();
-        out.read_to_string(&mut text).map(|_| text)
-    });
-    let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        err.read_to_string(&mut text).map(|_| text)
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > limit {
-            child.kill().unwrap();
-            let _ = child.wait();
-            panic!("{exe} still running after {limit:?}: hung");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (
-        status,
-        out.join().unwrap().unwrap(),
-        err.join().unwrap().unwrap(),
-    )
+    let mut cmd = Command::new(exe);
+    cmd.env_remove("ALLOC_TRACKER");
+    let done = integration_tests::child::run_within(cmd, None, limit, exe);
+    (done.status, done.stdout, done.stderr)
 }
 
 /// The integer after `key: ` on a line of `text`.
