@@ -22,8 +22,11 @@ use crate::record;
 /// static GLOBAL: alloc_tracker::Tracked<std::alloc::System> =
 ///     alloc_tracker::Tracked::new(std::alloc::System);
 ///
-/// let v = vec![0u8; 100];
-/// assert!(alloc_tracker::stats().live_bytes >= 100);
+/// let before = alloc_tracker::stats();
+/// let v = std::hint::black_box(vec![0u8; 100]); // black_box: kept in release builds too
+/// let during = alloc_tracker::stats();
+/// assert_eq!(during.total_bytes - before.total_bytes, 100);
+/// assert_eq!(during.total_blocks - before.total_blocks, 1);
 /// drop(v);
 /// ```
 pub struct Tracked<A> {
