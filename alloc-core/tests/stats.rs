@@ -54,9 +54,14 @@ fn stats_follow_a_100_mib_block() {
         "{before:?} -> {during:?}"
     );
     assert!(during.active + SLACK >= before.active + 100 * MIB);
+    // The 100 MiB just written are resident, and jemalloc counts them there: its `resident`
+    // covers every active page. (Not "resident grew by 100 MiB": a block freed before, such as the
+    // other test's 256 MiB, leaves dirty pages that jemalloc still counts as resident until its
+    // background thread purges them, and this block may reuse them. That made this test fail
+    // now and then, depending on the order the tests ran in and on the purge's timing.)
     assert!(
-        during.resident >= before.resident + 90 * MIB,
-        "touched pages are resident"
+        during.resident >= during.active && during.resident >= 100 * MIB,
+        "touched pages are resident: {during:?}"
     );
     assert!(during.mapped >= during.active);
     drop(v);
