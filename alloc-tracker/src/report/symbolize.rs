@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Mutex;
 
 /// One resolved frame of a callsite's stack (inlined calls give one frame each).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Frame {
     /// The demangled function name, without its hash (`0x…` when the address has no symbol).
     pub function: String,
@@ -35,6 +35,16 @@ impl fmt::Display for Frame {
             }
         }
         Ok(())
+    }
+}
+
+impl Frame {
+    /// The function's name without generic arguments, as [`Display`](fmt::Display) shows it
+    /// before ` at file:line` (for the exports' frame names).
+    pub(crate) fn name_without_generics(&self) -> String {
+        let mut name = String::with_capacity(self.function.len());
+        let _ = write_without_generics(&mut name, &self.function);
+        name
     }
 }
 
@@ -196,15 +206,49 @@ pub(crate) fn any_frame(stack: &[usize], mut pred: impl FnMut(&Frame) -> bool) -
 /// Frames must have been [`fill`]ed. Allocates nothing itself.
 pub(crate) fn for_each_trimmed(stack: &[usize], mut f: impl FnMut(&Frame)) {
     let cache = lock();
-    let all = || {
-        stack
-            .iter()
-            .filter_map(|ip| cache.get(ip))
-            .flat_map(|frames| frames.iter())
-    };
-    let Some(start) = all().position(|fr| !is_machinery_frame(fr)) else {
+    let Some((start, end)) = trimmed_range(&cache, stack) else {
         return;
     };
+    all_frames(&cache, stack)
+        .take(end)
+        .skip(start)
+        .for_each(&mut f);
+}
+
+/// As [`for_each_trimmed`], one return address at a time: `f` gets each address that keeps at
+/// least one frame, with its kept frames (innermost inlined first; trimming may keep only part of
+/// an address's inlined frames). For writers that need addresses, as pprof's locations do.
+pub(crate) fn for_each_trimmed_address(stack: &[usize], mut f: impl FnMut(usize, &[Frame])) {
+    let cache = lock();
+    let Some((start, end)) = trimmed_range(&cache, stack) else {
+        return;
+    };
+    let mut first = 0; // index, over all frames of `stack`, of this address's first frame
+    for &ip in stack {
+        let Some(frames) = cache.get(&ip) else {
+            continue;
+        };
+        let (lo, hi) = (start.max(first), end.min(first + frames.len()));
+        if lo < hi {
+            f(ip, &frames[lo - first..hi - first]);
+        }
+        first += frames.len();
+    }
+}
+
+/// Every cached frame of `stack`, innermost first.
+fn all_frames<'c>(cache: &'c Cache, stack: &'c [usize]) -> impl Iterator<Item = &'c Frame> + 'c {
+    stack
+        .iter()
+        .filter_map(|ip| cache.get(ip))
+        .flat_map(|frames| frames.iter())
+}
+
+/// The frames [`for_each_trimmed`] keeps, as `start..end` over [`all_frames`] (`end` may be
+/// `usize::MAX`: to the last frame); `None` when every frame is machinery.
+fn trimmed_range(cache: &Cache, stack: &[usize]) -> Option<(usize, usize)> {
+    let all = || all_frames(cache, stack);
+    let start = all().position(|fr| !is_machinery_frame(fr))?;
     let mut end = all()
         .skip(start)
         .position(|fr| is_runtime_entry(&fr.function))
@@ -214,7 +258,7 @@ pub(crate) fn for_each_trimmed(stack: &[usize], mut f: impl FnMut(&Frame)) {
             end -= 1;
         }
     }
-    all().take(end).skip(start).for_each(&mut f);
+    Some((start, end))
 }
 
 #[cfg(test)]
