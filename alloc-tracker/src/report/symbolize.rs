@@ -49,18 +49,37 @@ impl Frame {
 }
 
 /// Writes `name` without the generic argument lists that follow a name (`Vec<u8>::new` ->
-/// `Vec::new`); a leading `<` of a qualified path (`<T as Trait>::f`) is kept.
+/// `Vec::new`) or a turbofish (`try_with::<F, R>` -> `try_with`); a `<` that opens a qualified
+/// path (`<T as Trait>::f`, `impls::<impl FnOnce for &F>::call_once`) is kept.
 fn write_without_generics(f: &mut impl fmt::Write, name: &str) -> fmt::Result {
     let mut depth = 0usize;
     let mut prev = ' ';
-    for c in name.chars() {
+    // A `::` seen outside generics and not yet written: it is dropped if a turbofish follows.
+    let mut colons = false;
+    for (i, c) in name.char_indices() {
+        let turbofish = colons && !name[i + 1..].starts_with("impl ");
         match c {
             '<' if depth > 0 || prev.is_alphanumeric() || prev == '_' || prev == '}' => depth += 1,
+            '<' if turbofish => {
+                depth += 1;
+                colons = false;
+            }
             '>' if depth > 0 => depth -= 1,
             _ if depth > 0 => {}
-            _ => f.write_char(c)?,
+            ':' if prev == ':' && !colons => colons = true,
+            ':' if name[i + 1..].starts_with(':') => {}
+            _ => {
+                if colons {
+                    f.write_str("::")?;
+                    colons = false;
+                }
+                f.write_char(c)?;
+            }
         }
         prev = c;
+    }
+    if colons {
+        f.write_str("::")?;
     }
     Ok(())
 }
@@ -327,6 +346,24 @@ mod tests {
             ..f.clone()
         };
         assert_eq!(generic.to_string(), "fold at src/a.rs:3:9");
+        let turbofish = Frame {
+            function: "std::thread::current::try_with_current::<std::thread::a::{closure#0}, core::option::Option>::{closure#0}".into(),
+            file: None,
+            ..f.clone()
+        };
+        assert_eq!(
+            turbofish.to_string(),
+            "std::thread::current::try_with_current::{closure#0}"
+        );
+        let impl_path = Frame {
+            function: "core::ops::function::impls::<impl core::ops::function::FnOnce<A> for &mut F>::call_once".into(),
+            file: None,
+            ..f.clone()
+        };
+        assert_eq!(
+            impl_path.name_without_generics(),
+            "core::ops::function::impls::<impl core::ops::function::FnOnce for &mut F>::call_once"
+        );
         let qualified = Frame {
             function: "<alloc::vec::Vec<u8> as core::clone::Clone>::clone".into(),
             file: None,
