@@ -5,6 +5,11 @@
 //! - pprof: `go tool pprof -top` for each of the four sample types gives each known callsite's
 //!   figure exactly, by function name. Go must be installed (Debian `golang-go`; `.ci/run`
 //!   installs it): without it these tests fail, they do not skip.
+//! - folded stacks and flame graphs: the folded lines of each metric sum to the heap's figure
+//!   (peak, live) and give each known callsite its bytes; the SVG parses (Python's
+//!   `xml.dom.minidom`) and names the peak's owner with its bytes; headless Chromium renders it
+//!   (its DOM after the SVG's own script laid the names out shows `export_known::spike` in full)
+//!   and its screenshot, kept as `/tmp/shots/flame-peak.png`, has the frames' colour and text.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -46,7 +51,14 @@ fn known() -> &'static Known {
         std::fs::create_dir_all(&dir).unwrap();
         let mut cmd = Command::new(EXPORT_KNOWN);
         cmd.env("ALLOC_TRACKER", "report=off");
-        for (key, file) in [("pprof", "heap.pb.gz")] {
+        for (key, file) in [
+            ("pprof", "heap.pb.gz"),
+            ("folded_peak", "peak.folded"),
+            ("folded_exit", "exit.folded"),
+            ("folded_total", "total.folded"),
+            ("svg_peak", "peak.svg"),
+            ("svg_exit", "exit.svg"),
+        ] {
             cmd.arg(format!("{key}={}", dir.join(file).display()));
         }
         let out = run_within(cmd, None, LIMIT, "export_known");
@@ -256,5 +268,213 @@ fn pprof_default_sample_type_is_inuse_space_and_mappings_carry_build_ids() {
     assert!(
         exe_line.split_whitespace().any(|w| w == build_id),
         "mapping {exe_line} lacks the build ID {build_id}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Folded stacks and flame graphs
+
+/// The folded lines of `file`: stack -> bytes.
+fn folded(file: &str) -> HashMap<String, u64> {
+    let text = std::fs::read_to_string(known().path(file)).unwrap();
+    text.lines()
+        .map(|l| {
+            let (stack, value) = l
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("bad line {l:?}"));
+            assert!(!stack.is_empty() && !value.starts_with('0'), "{l:?}");
+            (stack.to_owned(), value.parse().unwrap())
+        })
+        .collect()
+}
+
+/// The bytes of the stack `main;<function>` in `stacks`.
+fn under_main(stacks: &HashMap<String, u64>, function: &str) -> Option<u64> {
+    stacks
+        .get(&format!("export_known::main;export_known::{function}"))
+        .copied()
+}
+
+#[test]
+fn folded_peak_sums_to_the_peak_and_names_its_owners() {
+    let stacks = folded("peak.folded");
+    assert_eq!(stacks.values().sum::<u64>(), known().peak, "{stacks:#?}");
+    assert_eq!(under_main(&stacks, "spike"), Some(SPIKE_BYTES));
+    let pages_live = (PAGES - PAGES_FREED) * PAGE_BYTES;
+    assert_eq!(under_main(&stacks, "page"), Some(pages_live));
+    assert_eq!(under_main(&stacks, "keep"), Some(KEEP_BYTES));
+    assert_eq!(under_main(&stacks, "holder"), Some(HOLDER_BYTES));
+}
+
+#[test]
+fn folded_exit_sums_to_the_live_heap_and_total_counts_every_block() {
+    let exit = folded("exit.folded");
+    assert_eq!(exit.values().sum::<u64>(), known().live, "{exit:#?}");
+    assert_eq!(under_main(&exit, "spike"), None, "freed: no line");
+    assert_eq!(under_main(&exit, "keep"), Some(KEEP_BYTES));
+    let total = folded("total.folded");
+    assert_eq!(under_main(&total, "page"), Some(PAGES * PAGE_BYTES));
+    assert_eq!(under_main(&total, "spike"), Some(SPIKE_BYTES));
+}
+
+/// Every `<title>` of an SVG (inferno gives each frame one: `name (N bytes, P%)`), through
+/// Python's XML parser: the file must parse.
+fn svg_titles(file: &str) -> Vec<String> {
+    const SCRIPT: &str = "import sys, xml.dom.minidom as m\n\
+        doc = m.parse(sys.argv[1])\n\
+        assert doc.documentElement.tagName == 'svg'\n\
+        for t in doc.getElementsByTagName('title'):\n\
+        \x20   print(''.join(n.data for n in t.childNodes if n.nodeType == n.TEXT_NODE))\n";
+    let path = known().path(file);
+    let out = tool(
+        "python3",
+        &["-c", SCRIPT, path.to_str().unwrap()],
+        "install python3",
+    );
+    out.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn flame_graph_svg_parses_and_names_the_peak_owner() {
+    let titles = svg_titles("peak.svg");
+    let spike = titles
+        .iter()
+        .find(|t| t.starts_with("export_known::spike ("))
+        .unwrap_or_else(|| panic!("the peak's owner is not named: {titles:#?}"));
+    // inferno writes counts with thousands separators.
+    assert!(
+        spike.starts_with("export_known::spike (8,388,608 bytes, "),
+        "{spike}"
+    );
+    let exit = svg_titles("exit.svg");
+    assert!(
+        exit.iter()
+            .any(|t| t.starts_with("export_known::keep (300,000 bytes")),
+        "{exit:#?}"
+    );
+    assert!(!exit.iter().any(|t| t.contains("spike")), "{exit:#?}");
+}
+
+/// Where screenshots are kept for people to look at.
+const SHOTS: &str = "/tmp/shots";
+
+/// Runs headless Chromium on `url` with `args` (a root user needs `--no-sandbox`).
+fn chromium(args: &[&str], url: &str) -> String {
+    let mut all = vec![
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+    ];
+    all.extend_from_slice(args);
+    all.push(url);
+    tool("chromium", &all, "apt-get install chromium")
+}
+
+/// An RGBA PNG's width and pixels (8-bit, non-interlaced RGB or RGBA, as Chromium writes).
+fn png_pixels(path: &std::path::Path) -> (usize, Vec<[u8; 3]>) {
+    use std::io::Read;
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&data[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let (mut width, mut height, mut channels, mut idat) = (0, 0, 0, Vec::new());
+    let mut at = 8;
+    while at + 8 <= data.len() {
+        let len = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        let body = &data[at + 8..at + 8 + len];
+        match &data[at + 4..at + 8] {
+            b"IHDR" => {
+                width = u32::from_be_bytes(body[0..4].try_into().unwrap()) as usize;
+                height = u32::from_be_bytes(body[4..8].try_into().unwrap()) as usize;
+                assert_eq!((body[8], body[12]), (8, 0), "8-bit, not interlaced");
+                channels = match body[9] {
+                    2 => 3,
+                    6 => 4,
+                    other => panic!("colour type {other}"),
+                };
+            }
+            b"IDAT" => idat.extend_from_slice(body),
+            _ => {}
+        }
+        at += 12 + len;
+    }
+    let mut raw = Vec::new();
+    flate2::read::ZlibDecoder::new(&idat[..])
+        .read_to_end(&mut raw)
+        .unwrap();
+    let stride = width * channels;
+    assert_eq!(raw.len(), height * (stride + 1), "PNG data size");
+    let mut prev = vec![0u8; stride];
+    let mut pixels = Vec::with_capacity(width * height);
+    for row in raw.chunks(stride + 1) {
+        let (filter, line) = (row[0], &row[1..]);
+        let mut cur = vec![0u8; stride];
+        for i in 0..stride {
+            let a = if i >= channels { cur[i - channels] } else { 0 } as i16;
+            let b = prev[i] as i16;
+            let c = if i >= channels { prev[i - channels] } else { 0 } as i16;
+            let predicted = match filter {
+                0 => 0,
+                1 => a,
+                2 => b,
+                3 => (a + b) / 2,
+                4 => {
+                    let p = a + b - c;
+                    let (pa, pb, pc) = ((p - a).abs(), (p - b).abs(), (p - c).abs());
+                    if pa <= pb && pa <= pc {
+                        a
+                    } else if pb <= pc {
+                        b
+                    } else {
+                        c
+                    }
+                }
+                other => panic!("PNG filter {other}"),
+            };
+            cur[i] = line[i].wrapping_add(predicted as u8);
+        }
+        pixels.extend(cur.chunks(channels).map(|p| [p[0], p[1], p[2]]));
+        prev = cur;
+    }
+    (width, pixels)
+}
+
+#[test]
+fn flame_graph_renders_in_headless_chromium_with_its_names() {
+    let svg = known().path("peak.svg");
+    let url = format!("file://{}", svg.display());
+    // The DOM after the SVG's own script fitted each name to its box: the peak's owner has room
+    // for its whole name (narrow frames read `..`).
+    let dom = chromium(&["--dump-dom"], &url);
+    assert!(dom.contains(">export_known::spike </text>"), "{dom}");
+    assert!(dom.contains(">export_known::page </text>"), "{dom}");
+    std::fs::create_dir_all(SHOTS).unwrap();
+    let shot = std::path::Path::new(SHOTS).join("flame-peak.png");
+    let _ = std::fs::remove_file(&shot);
+    chromium(
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1200,800",
+        ],
+        &url,
+    );
+    let (width, pixels) = png_pixels(&shot);
+    assert_eq!(width, 1200);
+    // inferno's `mem` palette: green frames. At least one full row of frames (1180 x 15 px) for
+    // the three rows drawn (all, main, the owners), and dark text pixels for their names.
+    let green = pixels
+        .iter()
+        .filter(|[r, g, b]| *g as i32 > *r as i32 + 60 && *g as i32 > *b as i32 + 20)
+        .count();
+    let dark = pixels.iter().filter(|p| p.iter().all(|&c| c < 90)).count();
+    eprintln!("{}: {green} green, {dark} dark pixels", shot.display());
+    assert!(
+        green > 1180 * 15,
+        "{green} green pixels in {}",
+        shot.display()
+    );
+    assert!(
+        dark > 500,
+        "{dark} dark (text) pixels in {}",
+        shot.display()
     );
 }

@@ -4,12 +4,13 @@
 //! every other one freed; `keep` allocates `KEEP_BYTES` held to the end; `spike` allocates
 //! `SPIKE_BYTES` and frees them, making the heap's peak (see `integration_tests::export_known`).
 //! Then one `snapshot()` is written by each writer to the paths given as `key=path` arguments
-//! (keys `pprof`, `dhat`, `folded_peak`, `folded_exit`, `folded_total`, `svg_peak`), and the
+//! (keys `pprof`, `dhat`, `folded_peak`, `folded_exit`, `folded_total`, `svg_peak`, `svg_exit`), and the
 //! snapshot's global figures are printed on stdout: `heap live=<bytes> peak=<bytes>`.
 
 use std::fs::File;
 use std::io::BufWriter;
 
+use alloc_tracker::Metric;
 use integration_tests::export_known::{KEEP_BYTES, PAGE_BYTES, PAGES, SPIKE_BYTES};
 
 #[global_allocator]
@@ -61,6 +62,11 @@ fn main() {
         let mut w = BufWriter::new(File::create(path).expect("output file"));
         match key.as_str() {
             "pprof" => snap.write_pprof(&mut w),
+            "folded_peak" => snap.write_folded(&mut w, Metric::Peak),
+            "folded_exit" => snap.write_folded(&mut w, Metric::Exit),
+            "folded_total" => snap.write_folded(&mut w, Metric::Total),
+            "svg_peak" => snap.write_flamegraph(&mut w, Metric::Peak),
+            "svg_exit" => snap.write_flamegraph(&mut w, Metric::Exit),
             other => panic!("unknown output {other}"),
         }
         .unwrap_or_else(|e| panic!("writing {key} to {path}: {e}"));
