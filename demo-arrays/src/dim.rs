@@ -197,6 +197,59 @@ impl std::fmt::Debug for Geom {
     }
 }
 
+/// NumPy's `-1` in a shape given to [`reshape`](crate::ArrayBase::reshape),
+/// [`to_shape`](crate::ArrayBase::to_shape), [`into_shape`](crate::ArrayBase::into_shape) or
+/// [`reshape_move`](crate::ArrayBase::reshape_move): the one axis whose length is inferred from
+/// the element count (`a.reshape(&[INFER, 4])` is NumPy's `a.reshape(-1, 4)`). It is `usize::MAX`
+/// (`-1isize as usize`), a length no real axis can have.
+pub const INFER: usize = usize::MAX;
+
+/// `shape` with an [`INFER`] axis replaced by the length that makes `len` elements, as C-order
+/// geometry. NumPy's errors: `can only specify one unknown dimension`, and `cannot reshape array of
+/// size 12 into shape (5, -1)` when the other lengths do not divide `len` (NumPy prints the `-1`
+/// as `newaxis`). A shape without `INFER` is returned as it is.
+pub(crate) fn resolve_shape(len: usize, shape: &[usize]) -> Result<Geom, ArrayError> {
+    let mut g = Geom::c_order(shape)?;
+    let mut unknown = shape.iter().enumerate().filter(|&(_, &n)| n == INFER);
+    let Some((ax, _)) = unknown.next() else {
+        return Ok(g);
+    };
+    if unknown.next().is_some() {
+        return Err(ArrayError::Invalid(
+            "can only specify one unknown dimension".into(),
+        ));
+    }
+    let known = shape
+        .iter()
+        .filter(|&&n| n != INFER)
+        .try_fold(1usize, |acc, &n| acc.checked_mul(n));
+    match known {
+        Some(k) if k != 0 && len.is_multiple_of(k) => {
+            let mut resolved = [0usize; MAX_NDIM];
+            resolved[..shape.len()].copy_from_slice(shape);
+            resolved[ax] = len / k;
+            g = Geom::c_order(&resolved[..shape.len()])?;
+            Ok(g)
+        }
+        _ => {
+            let text: Vec<String> = shape
+                .iter()
+                .map(|&n| {
+                    if n == INFER {
+                        "-1".into()
+                    } else {
+                        n.to_string()
+                    }
+                })
+                .collect();
+            Err(ArrayError::Invalid(format!(
+                "cannot reshape array of size {len} into shape ({})",
+                text.join(", ")
+            )))
+        }
+    }
+}
+
 /// Checked element count of `shape`: `None` if it overflows `usize`.
 pub(crate) fn checked_len(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n))

@@ -230,6 +230,22 @@ pub trait Num: Summable + PartialOrd {
     fn floor_div(a: Self, b: Self) -> Self;
     /// Whether `self` is a NaN (always false for integers).
     fn is_nan(self) -> bool;
+    /// NumPy's `np.abs`: `|self|`. Signed integers wrap (`abs(-128i8) == -128`, as NumPy's),
+    /// unsigned ones are unchanged, floats clear the sign bit (`abs(-0.0) == 0.0`, NaN stays NaN).
+    fn abs(self) -> Self;
+}
+
+/// Floating-point element types: the element-wise functions NumPy defines on floats
+/// ([`sqrt`](crate::ArrayBase::sqrt), [`exp`](crate::ArrayBase::exp)). NumPy also takes integer
+/// arrays there and returns `float64`; here convert first with
+/// [`astype`](crate::ArrayBase::astype).
+pub trait Float: Num {
+    /// The square root (NaN for negative numbers, as NumPy's, without its warning).
+    fn sqrt(self) -> Self;
+    /// `e` raised to `self` (`inf` on overflow, as NumPy's, without its warning).
+    fn exp(self) -> Self;
+    /// The nearest `Self` to `x`.
+    fn from_f64(x: f64) -> Self;
 }
 
 /// Compile-time check of `Element`'s layout rules (items 1–2) for `T` with `dtype`.
@@ -292,6 +308,9 @@ macro_rules! int_element {
             }
             #[inline(always)]
             fn is_nan(self) -> bool { false }
+            #[inline(always)]
+            #[allow(unused_comparisons)] // `< 0` is always false for unsigned types
+            fn abs(self) -> Self { if self < 0 { self.wrapping_neg() } else { self } }
         }
     )*};
 }
@@ -361,6 +380,16 @@ macro_rules! float_element {
             #[inline(always)]
             #[allow(clippy::eq_op)]
             fn is_nan(self) -> bool { self != self }
+            #[inline(always)]
+            fn abs(self) -> Self { <$t>::abs(self) }
+        }
+        impl Float for $t {
+            #[inline(always)]
+            fn sqrt(self) -> Self { <$t>::sqrt(self) }
+            #[inline(always)]
+            fn exp(self) -> Self { <$t>::exp(self) }
+            #[inline(always)]
+            fn from_f64(x: f64) -> Self { x as $t }
         }
     )*};
 }

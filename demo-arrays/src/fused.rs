@@ -3,6 +3,10 @@
 //! only allocation, where NumPy's `a * 2.0 + b` allocates a temporary for `a * 2.0` first (numexpr's
 //! trick). [`Lazy::eval_into`] writes into an existing array and allocates nothing.
 //!
+//! Unary functions fuse into the same pass: `(lazy(&a) * 2.0 + &b).sqrt().eval()` allocates the
+//! result only, where NumPy's `np.sqrt(a * 2 + b)` allocates two temporaries ([`Lazy::sqrt`],
+//! [`Lazy::exp`], [`Lazy::abs`], [`Lazy::clip`], and any function through [`Lazy::map`]).
+//!
 //! Operands must all have the same shape (broadcast one explicitly with
 //! [`broadcast`](crate::ArrayBase::broadcast) first); scalars combine with anything. When every
 //! operand is C-contiguous the evaluation is a single indexed loop the compiler vectorizes; otherwise
@@ -12,7 +16,7 @@ use std::ops::{Add, Div, Mul, Sub};
 
 use crate::array_base::{ArrayBase, ArrayView, Data, DataMut, NdArray};
 use crate::dim::{Geom, MAX_NDIM};
-use crate::element::Num;
+use crate::element::{Float, Num};
 use crate::error::ArrayError;
 
 /// A node of an element-wise expression over arrays of one shape.
@@ -154,6 +158,70 @@ impl<L: Expr, R: Expr<Elem = L::Elem>, O: BinOp<L::Elem>> Expr for Binary<L, R, 
     unsafe fn at_index(&self, index: &[usize]) -> L::Elem {
         // SAFETY: forwarded: every operand has the checked common shape.
         unsafe { O::apply(self.l.at_index(index), self.r.at_index(index)) }
+    }
+}
+
+/// A unary node: `f` applied to each value of the operand ([`Lazy::map`]).
+#[derive(Clone, Copy)]
+pub struct Map<E, F> {
+    e: E,
+    f: F,
+}
+
+impl<E: Expr, F: Fn(E::Elem) -> E::Elem> Expr for Map<E, F> {
+    type Elem = E::Elem;
+    fn geom(&self) -> Result<Option<Geom>, ArrayError> {
+        self.e.geom()
+    }
+    fn contiguous(&self) -> bool {
+        self.e.contiguous()
+    }
+    #[inline(always)]
+    unsafe fn at_flat(&self, i: usize) -> E::Elem {
+        // SAFETY: the caller's guarantee for `self` is the same guarantee for the operand.
+        (self.f)(unsafe { self.e.at_flat(i) })
+    }
+    #[inline(always)]
+    unsafe fn at_index(&self, index: &[usize]) -> E::Elem {
+        // SAFETY: as above.
+        (self.f)(unsafe { self.e.at_index(index) })
+    }
+}
+
+impl<E: Expr> Lazy<E> {
+    /// `f` of every value, fused into the same pass: no temporary (NumPy's ufunc on a temporary).
+    pub fn map<F: Fn(E::Elem) -> E::Elem>(self, f: F) -> Lazy<Map<E, F>> {
+        Lazy(Map { e: self.0, f })
+    }
+
+    /// NumPy's `np.abs` of the expression, fused (see [`ArrayBase::abs`]).
+    pub fn abs(self) -> Lazy<Map<E, impl Fn(E::Elem) -> E::Elem + Copy>> {
+        self.map(Num::abs)
+    }
+
+    /// NumPy's `np.clip(expr, lo, hi)`, fused (see [`ArrayBase::clip`]).
+    pub fn clip(
+        self,
+        lo: E::Elem,
+        hi: E::Elem,
+    ) -> Lazy<Map<E, impl Fn(E::Elem) -> E::Elem + Copy>> {
+        self.map(move |x| crate::impl_math::clip_one(x, lo, hi))
+    }
+}
+
+impl<E: Expr> Lazy<E>
+where
+    E::Elem: Float,
+{
+    /// NumPy's `np.sqrt` of the expression, fused: `(lazy(&a) * 2.0 + &b).sqrt().eval()` allocates
+    /// the result only (NumPy's `np.sqrt(a * 2 + b)` allocates two temporaries first).
+    pub fn sqrt(self) -> Lazy<Map<E, impl Fn(E::Elem) -> E::Elem + Copy>> {
+        self.map(Float::sqrt)
+    }
+
+    /// NumPy's `np.exp` of the expression, fused (see [`sqrt`](Self::sqrt)).
+    pub fn exp(self) -> Lazy<Map<E, impl Fn(E::Elem) -> E::Elem + Copy>> {
+        self.map(Float::exp)
     }
 }
 

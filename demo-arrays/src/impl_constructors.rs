@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::array_base::{ArrayBase, NdArray, OwnedRepr, SharedArray, SharedRepr};
 use crate::buffer::{AlignedBuf, UninitBuf};
 use crate::dim::{Geom, checked_len};
-use crate::element::{Element, Scalar};
+use crate::element::{Element, Float, Scalar};
 use crate::error::ArrayError;
 
 impl<T: Element> NdArray<T> {
@@ -91,6 +91,30 @@ impl<T: Element> NdArray<T> {
         })
     }
 
+    /// An array of ones (NumPy's `np.ones(shape)`; `true` for `bool`). Panics with NumPy's
+    /// out-of-memory message if it cannot be allocated; see [`try_ones`](Self::try_ones). Allocates
+    /// `len × itemsize`.
+    pub fn ones(shape: &[usize]) -> Self {
+        Self::try_ones(shape).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// An array of ones, or [`ArrayError::OutOfMemory`].
+    pub fn try_ones(shape: &[usize]) -> Result<Self, ArrayError> {
+        Self::try_from_elem(shape, T::from_scalar(Scalar::UInt(1)))
+    }
+
+    /// The `n × n` identity matrix (NumPy's `np.eye(n)`): ones on the diagonal, zeros elsewhere.
+    /// Allocates `n² × itemsize`; panics with NumPy's out-of-memory message if it cannot.
+    pub fn eye(n: usize) -> Self {
+        let one = T::from_scalar(Scalar::UInt(1));
+        let mut a = Self::try_zeros(&[n, n]).unwrap_or_else(|e| panic!("{e}"));
+        let flat = a.as_slice_mut().expect("a new array is C-contiguous");
+        for d in flat.iter_mut().step_by(n + 1) {
+            *d = one;
+        }
+        a
+    }
+
     /// An array of `shape` holding `data` in C order (NumPy's `np.array(data).reshape(shape)`).
     /// The elements are copied into a 64-byte-aligned buffer and `data`'s buffer is freed.
     pub fn from_vec(shape: &[usize], data: Vec<T>) -> Result<Self, ArrayError> {
@@ -150,6 +174,36 @@ impl<T: Element> NdArray<T> {
             geom: self.geom,
             data: SharedRepr(Arc::new(self.data.0)),
         }
+    }
+}
+
+impl<T: Float> NdArray<T> {
+    /// `num` evenly spaced values from `start` to `stop`, both included (NumPy's
+    /// `np.linspace(start, stop, num)`), computed as NumPy computes them, in `f64` and then
+    /// rounded to `T`: `start + i·step` with `step = (stop - start) / (num - 1)`, and the last
+    /// value exactly `stop`. `num = 1` gives `[start]`, `num = 0` an empty array. Allocates
+    /// `num × itemsize`; panics with NumPy's out-of-memory message if it cannot.
+    pub fn linspace(start: T, stop: T, num: usize) -> Self {
+        let (a, b) = (start.to_f64(), stop.to_f64());
+        let div = num.saturating_sub(1);
+        let delta = b - a;
+        let step = delta / div as f64;
+        Self::try_build(&[num], |out| {
+            for (i, o) in out.iter_mut().enumerate() {
+                let y = if div == 0 {
+                    i as f64 * delta // NumPy's `step = nan` branch: `y * delta`
+                } else if step == 0.0 {
+                    i as f64 / div as f64 * delta
+                } else {
+                    i as f64 * step
+                };
+                o.write(T::from_f64(y + a));
+            }
+            if num > 1 {
+                out[num - 1].write(stop);
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 }
 

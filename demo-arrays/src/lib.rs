@@ -50,6 +50,18 @@
 //! | `a.cumsum()` | `a.cumsum()` (`i64`/`u64` for integers) | the result |
 //! | `2.0 * a`, `1.0 - a`, `-a` | `2.0 * &a`, `1.0 - &a`, `-&a` (by value: in place) | the result (0 by value) |
 //! | `np.allclose(a, b)` | `a.allclose(&b, 1e-5, 1e-8)?` | 0 |
+//! | `a < b`, `a == 0.5` (`<`, `<=`, `>`, `>=`, `==`, `!=`) | `a.lt(&b)?`, `a.eq(0.5)?` (`lt`, `le`, `gt`, `ge`, `eq`, `ne`) | the result (1 byte per element) |
+//! | `a.any()`, `a.all()`, `(a > 0).sum()` | `a.any()`, `a.all()`, `a.gt(0.0)?.sum()` | 0 |
+//! | `a.any(axis=k)`, `a.all(axis=k)` | `a.any_axis(k)?`, `a.all_axis(k)?` | the result |
+//! | `np.where(c, x, y)` | `where_(&c, &x, y)?` (arrays or scalars) | the result |
+//! | `a[mask] = x`, `np.copyto(a, x, where=mask)` | `a.assign_where(&mask, x)?` | 0 |
+//! | `np.sqrt(a)`, `np.exp(a)`, `np.abs(a)`, `np.clip(a, lo, hi)` | `a.sqrt()`, `a.exp()`, `a.abs()`, `a.clip(lo, hi)` | the result |
+//! | `np.sqrt(a, out=a)`, … | `a.sqrt_inplace()`, `exp_inplace`, `abs_inplace`, `clip_inplace` | 0 |
+//! | `np.sqrt(a * 2 + b)` (two temporaries) | `(lazy(&a) * 2.0 + &b).sqrt().eval()?` (also `exp`, `abs`, `clip`, `map`) | the result only |
+//! | `a.reshape(-1, 4)` | `a.reshape(&[INFER, 4])?` | 0 (view) |
+//! | `np.concatenate([a, b], axis=k)`, `np.stack` | `concatenate(&[a.view(), b.view()], k)?`, `stack` | the result |
+//! | `a.squeeze()`, `np.expand_dims(a, k)` | `a.squeeze()`, `squeeze_axis(k)?`, `expand_dims(k)?` (by value: `a.view().squeeze()` for a view) | 0 |
+//! | `np.ones(s)`, `np.eye(n)`, `np.linspace(x, y, n)` | `NdArray::ones(&s)`, `NdArray::eye(n)`, `NdArray::linspace(x, y, n)` | the result |
 //! | `np.save`, `np.load` | `npy::save`, `npy::load::<T>` | `load`: the array (+ < 4 KiB header) |
 //! | `np.load(f, mmap_mode='r'/'r+'/'c')` | `npy::open_mmap::<T>(f, MmapMode::…)` | < 4 KiB (header); data: file pages |
 //! | `open_memmap(f, 'w+', dtype, shape)` | `npy::create_mmap::<T>(f, &shape)` | < 4 KiB (header); data: file pages |
@@ -61,9 +73,11 @@
 //! true division, its `//` is [`floor_div`](ArrayBase::floor_div)); integer division by zero gives
 //! 0 without a warning; [`may_share_memory`] is NumPy's `may_share_memory` (there is no exact
 //! `shares_memory`); mapped big-endian files are refused (`npy::load` swaps them); operands of
-//! fused expressions must have equal shapes (broadcast explicitly); no `-1` in shapes; at most
-//! [`MAX_NDIM`] axes. `sum` widens as NumPy's: `int8`…`int64` and `bool` to `i64`, unsigned to
-//! `u64` ([`Summable`]).
+//! fused expressions must have equal shapes (broadcast explicitly); NumPy's `-1` in a shape is
+//! [`INFER`]; at most [`MAX_NDIM`] axes. Comparisons, `where_` and arithmetic take operands of one
+//! element type (no mixed-dtype promotion); `sqrt` and `exp` take float arrays only (NumPy turns
+//! integers into `float64`: use `astype` first); `clip` takes scalar bounds. `sum` widens as
+//! NumPy's: `int8`…`int64` and `bool` to `i64`, unsigned to `u64` ([`Summable`]).
 //!
 //! ## The tour
 //!
@@ -111,7 +125,9 @@
 //!
 //! `element.rs` (dtypes) → `buffer.rs` (the only allocation) → `dim.rs` (inline geometry) →
 //! `array_base.rs` (the type and its invariants) → `impl_constructors.rs`, `impl_views/`,
-//! `impl_copies.rs`, `impl_ops.rs`, `fused.rs`, `reduce.rs`, `reduce_axis.rs` → `npy/` (files and
+//! `impl_copies.rs`, `join.rs` (concatenate, stack), `impl_ops.rs`, `impl_compare.rs`
+//! (comparisons, `any`/`all`, `where_`), `impl_math.rs` (`sqrt`, `exp`, `abs`, `clip`),
+//! `fused.rs`, `reduce.rs`, `reduce_axis.rs`, `impl_fmt.rs` (printing) → `npy/` (files and
 //! mappings).
 
 mod array_base;
@@ -120,12 +136,15 @@ mod dim;
 mod element;
 mod error;
 pub mod fused;
+mod impl_compare;
 mod impl_constructors;
 mod impl_copies;
 mod impl_fmt;
+mod impl_math;
 mod impl_ops;
 pub mod impl_views;
 mod iter;
+mod join;
 pub mod npy;
 pub mod reduce;
 mod reduce_axis;
@@ -135,12 +154,14 @@ pub use array_base::{
     SharedArray, SharedRepr, ViewRepr,
 };
 pub use buffer::ALIGN;
-pub use dim::{Geom, MAX_NDIM};
-pub use element::{DType, Element, Num, Scalar, Summable};
+pub use dim::{Geom, INFER, MAX_NDIM};
+pub use element::{DType, Element, Float, Num, Scalar, Summable};
 pub use error::{ArrayError, ShapeDisplay, size_to_string};
 pub use fused::lazy;
+pub use impl_compare::{Operand, where_};
 pub use impl_views::may_share_memory;
 pub use impl_views::reshape::CowArray;
 pub use impl_views::slicing::SliceArg;
 pub use iter::{Iter, IterMut};
+pub use join::{concatenate, stack};
 pub use npy::{MmapArray, MmapMode};

@@ -59,6 +59,20 @@ impl<S: Data> ArrayBase<S> {
     }
 }
 
+impl<S: Data> ArrayBase<S> {
+    /// NumPy's `a.any(axis=axis)`: whether each lane along `axis` has a non-zero element (see
+    /// [`any`](Self::any)), as a `bool` array of the other axes' shape. Allocates exactly the result.
+    pub fn any_axis(&self, axis: usize) -> Result<NdArray<bool>, ArrayError> {
+        self.map_lanes(axis, |v| v.any())
+    }
+
+    /// NumPy's `a.all(axis=axis)`: whether every element of each lane along `axis` is non-zero
+    /// (see [`all`](Self::all)). Allocates exactly the result.
+    pub fn all_axis(&self, axis: usize) -> Result<NdArray<bool>, ArrayError> {
+        self.map_lanes(axis, |v| v.all())
+    }
+}
+
 impl<S: Data> ArrayBase<S>
 where
     S::Elem: Summable,

@@ -3,7 +3,9 @@
 //! stay exact when cargo runs them in parallel.
 
 use alloc_tracker::{Tracked, measure};
-use demo_arrays::{NdArray, SharedArray, SliceArg, lazy, may_share_memory, s};
+use demo_arrays::{
+    INFER, NdArray, SharedArray, SliceArg, concatenate, lazy, may_share_memory, s, stack, where_,
+};
 
 #[global_allocator]
 static GLOBAL: Tracked<alloc_core::AlignedAlloc> = Tracked::new(alloc_core::AlignedAlloc::new());
@@ -293,4 +295,99 @@ fn element_access_scalar_left_negation_and_allclose_bytes() {
     // floor_div: the result.
     let (_, u) = measure(|| a.floor_div(&c));
     assert_eq!((u.allocated_bytes, u.allocations), (N as u64 * 8, 1));
+}
+
+#[test]
+fn comparisons_masks_and_where_bytes() {
+    let a = f64s(N);
+    let b = f64s(N);
+    // A comparison allocates its bool result, one byte per element, scalar or array operand.
+    let (m, u) = measure(|| a.lt(1000.0).unwrap());
+    assert_eq!((u.allocated_bytes, u.allocations), (N as u64, 1), "{u:?}");
+    let (_, u) = measure(|| a.ge(&b).unwrap());
+    assert_eq!((u.allocated_bytes, u.allocations), (N as u64, 1), "{u:?}");
+    let row = f64s(256);
+    let m2 = a.view().into_shape(&[256, 256]).unwrap();
+    let (_, u) = measure(|| m2.eq(&row).unwrap());
+    assert_eq!((u.allocated_bytes, u.allocations), (N as u64, 1), "{u:?}");
+    // any/all and counting: nothing.
+    let ((any, all, count), u) = measure(|| (m.any(), m.all(), m.sum()));
+    assert_eq!((u.allocated_bytes, any, all, count), (0, true, false, 1000));
+    let (_, u) = measure(|| m2.any_axis(0).unwrap());
+    assert_eq!((u.allocated_bytes, u.allocations), (256, 1));
+    // where_: the result only; assign_where: nothing.
+    let (_, u) = measure(|| where_(&m, &a, 0.0).unwrap());
+    assert_eq!(
+        (u.allocated_bytes, u.allocations),
+        (N as u64 * 8, 1),
+        "{u:?}"
+    );
+    let mut c = a.clone();
+    let (_, u) = measure(|| c.assign_where(&m, -1.0).unwrap());
+    assert_eq!((u.allocated_bytes, u.allocations), (0, 0), "{u:?}");
+}
+
+#[test]
+fn math_bytes_plain_in_place_and_fused() {
+    let a = f64s(N);
+    let b = f64s(N);
+    let out = N as u64 * 8;
+    for f in [NdArray::sqrt, NdArray::exp, NdArray::abs] {
+        let (_, u) = measure(|| f(&a));
+        assert_eq!((u.allocated_bytes, u.allocations), (out, 1), "{u:?}");
+    }
+    let (_, u) = measure(|| a.clip(1.0, 2.0));
+    assert_eq!((u.allocated_bytes, u.allocations), (out, 1), "{u:?}");
+    let mut c = a.clone();
+    let (_, u) = measure(|| {
+        c.sqrt_inplace();
+        c.exp_inplace();
+        c.abs_inplace();
+        c.clip_inplace(0.0, 1.0);
+    });
+    assert_eq!((u.allocated_bytes, u.allocations), (0, 0), "{u:?}");
+    // NumPy's np.sqrt(a * 2 + b) allocates two temporaries; fused, only the result.
+    let (r, u) = measure(|| (lazy(&a) * 2.0 + &b).sqrt().eval().unwrap());
+    assert_eq!(
+        (u.allocated_bytes, u.allocations, u.peak_bytes),
+        (out, 1, out),
+        "{u:?}"
+    );
+    assert_eq!(r.to_vec(), (&a * 2.0 + &b).sqrt().to_vec());
+}
+
+#[test]
+fn shape_helpers_and_joins_bytes() {
+    let a = f64s(N);
+    // -1 in reshape, squeeze and expand_dims: views, nothing.
+    let (n, u) = measure(|| {
+        let r = a.reshape(&[INFER, 256]).unwrap();
+        let e = r.expand_dims(1).unwrap();
+        let q = e.squeeze();
+        r.len() + e.ndim() + q.ndim()
+    });
+    assert_eq!((u.allocated_bytes, u.allocations, n), (0, 0, N + 3 + 2));
+    // concatenate and stack: exactly the result.
+    let m = a.reshape(&[256, 256]).unwrap();
+    let (c, u) = measure(|| concatenate(&[m, m.slice(&s![..10])], 0).unwrap());
+    assert_eq!(c.shape(), &[266, 256]);
+    assert_eq!(
+        (u.allocated_bytes, u.allocations),
+        (266 * 256 * 8, 1),
+        "{u:?}"
+    );
+    let (c, u) = measure(|| stack(&[m, m.t()], 2).unwrap());
+    assert_eq!(c.shape(), &[256, 256, 2]);
+    assert_eq!(
+        (u.allocated_bytes, u.allocations),
+        (2 * N as u64 * 8, 1),
+        "{u:?}"
+    );
+    // Constructors: exactly their elements.
+    let (_, u) = measure(|| NdArray::<f32>::ones(&[300, 7]));
+    assert_eq!((u.allocated_bytes, u.allocations), (300 * 7 * 4, 1));
+    let (_, u) = measure(|| NdArray::<f64>::eye(100));
+    assert_eq!((u.allocated_bytes, u.allocations), (100 * 100 * 8, 1));
+    let (_, u) = measure(|| NdArray::<f64>::linspace(0.0, 1.0, 1000));
+    assert_eq!((u.allocated_bytes, u.allocations), (8000, 1));
 }

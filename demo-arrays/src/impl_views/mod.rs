@@ -5,6 +5,7 @@
 //! [`view`]: crate::ArrayBase::view
 //! [`view_mut`]: crate::ArrayBase::view_mut
 
+pub mod axes;
 pub mod reshape;
 pub mod slicing;
 pub mod transpose;

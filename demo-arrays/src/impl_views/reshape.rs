@@ -41,9 +41,11 @@ impl<'a, T: Element> CowArray<'a, T> {
 
 impl<S: crate::array_base::RawData> ArrayBase<S> {
     /// Reinterprets the elements with a new shape of the same length in C order, keeping the storage
-    /// (zero bytes allocated). Errors if the array is not C-contiguous or the lengths differ.
+    /// (zero bytes allocated). One length may be [`INFER`](crate::INFER) (NumPy's `-1`). Errors if
+    /// the array is not C-contiguous or the lengths differ.
     pub fn into_shape(self, shape: &[usize]) -> Result<Self, ArrayError> {
-        let geom = Geom::c_order(shape)?;
+        let geom = crate::dim::resolve_shape(self.len(), shape)?;
+        let shape = geom.shape();
         if crate::dim::checked_len(shape) != Some(self.len()) || !self.is_c_contiguous() {
             return Err(ArrayError::mismatch(
                 "cannot reshape array in place",
@@ -56,9 +58,12 @@ impl<S: crate::array_base::RawData> ArrayBase<S> {
 }
 
 impl<S: crate::impl_views::Reslice> ArrayBase<S> {
-    /// [`reshape`](Self::reshape) keeping this view's storage: for a
+    /// [`reshape`](Self::reshape) keeping this view's storage (one length may be
+    /// [`INFER`](crate::INFER)): for a
     /// [`SharedArray`](crate::SharedArray), the result still shares (and pins) the base.
     pub fn reshape_move(self, shape: &[usize]) -> Result<Self, ArrayError> {
+        let resolved = crate::dim::resolve_shape(self.len(), shape)?;
+        let shape = resolved.shape();
         if crate::dim::checked_len(shape) != Some(self.len()) {
             return Err(ArrayError::mismatch(
                 "cannot reshape array",
@@ -115,8 +120,11 @@ impl<S: Data> ArrayBase<S> {
     /// The same elements with a new shape, as a view (zero bytes allocated), whenever strides exist
     /// that show them in C order under the new shape — always for C-contiguous data, and for many
     /// strided views (NumPy's rule: the axes being merged must be contiguous with each other).
-    /// Otherwise an error: use [`to_shape`](Self::to_shape) to copy then.
+    /// Otherwise an error: use [`to_shape`](Self::to_shape) to copy then. One length may be
+    /// [`INFER`](crate::INFER), NumPy's `-1`: `a.reshape(&[INFER, 4])` is `a.reshape(-1, 4)`.
     pub fn reshape(&self, shape: &[usize]) -> Result<ArrayView<'_, S::Elem>, ArrayError> {
+        let resolved = crate::dim::resolve_shape(self.len(), shape)?;
+        let shape = resolved.shape();
         if crate::dim::checked_len(shape) != Some(self.len()) {
             return Err(ArrayError::mismatch(
                 "cannot reshape array",
@@ -139,10 +147,12 @@ impl<S: Data> ArrayBase<S> {
         }
     }
 
-    /// NumPy's `a.reshape(shape)`: a view when [`reshape`](Self::reshape) finds one, otherwise a
+    /// NumPy's `a.reshape(shape)` (one length may be [`INFER`](crate::INFER), NumPy's `-1`): a view when [`reshape`](Self::reshape) finds one, otherwise a
     /// C-ordered copy.
     /// [`CowArray::is_copy`] tells which (NumPy does not tell you).
     pub fn to_shape(&self, shape: &[usize]) -> Result<CowArray<'_, S::Elem>, ArrayError> {
+        let resolved = crate::dim::resolve_shape(self.len(), shape)?;
+        let shape = resolved.shape();
         if crate::dim::checked_len(shape) != Some(self.len()) {
             return Err(ArrayError::mismatch(
                 "cannot reshape array",
