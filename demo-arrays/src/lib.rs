@@ -62,6 +62,7 @@
 //! | `np.concatenate([a, b], axis=k)`, `np.stack` | `concatenate(&[a.view(), b.view()], k)?`, `stack` | the result |
 //! | `a.squeeze()`, `np.expand_dims(a, k)` | `a.squeeze()`, `squeeze_axis(k)?`, `expand_dims(k)?` (by value: `a.view().squeeze()` for a view) | 0 |
 //! | `np.ones(s)`, `np.eye(n)`, `np.linspace(x, y, n)` | `NdArray::ones(&s)`, `NdArray::eye(n)`, `NdArray::linspace(x, y, n)` | the result |
+//! | `print(a)`, `str(a)` | `println!("{a}")`, `a.to_string()` (NumPy's text, `...` past 1000 elements) | the text |
 //! | `np.save`, `np.load` | `npy::save`, `npy::load::<T>` | `load`: the array (+ < 4 KiB header) |
 //! | `np.load(f, mmap_mode='r'/'r+'/'c')` | `npy::open_mmap::<T>(f, MmapMode::…)` | < 4 KiB (header); data: file pages |
 //! | `open_memmap(f, 'w+', dtype, shape)` | `npy::create_mmap::<T>(f, &shape)` | < 4 KiB (header); data: file pages |
