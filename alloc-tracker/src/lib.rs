@@ -149,6 +149,7 @@ mod tracked;
 
 pub use counters::HeapStats;
 pub use measure::{Usage, measure};
+pub use report::diff::Growth;
 pub use report::flame::Metric;
 pub use report::symbolize::Frame;
 pub use report::{LeakSummary, write_report};

@@ -25,6 +25,7 @@
 //! `LEAKS:` line. The last line is always the machine-read `SUMMARY:` line, with zeros on a
 //! clean exit.
 
+pub(crate) mod diff;
 pub(crate) mod flame;
 pub(crate) mod pprof;
 pub(crate) mod runtime;
