@@ -24,7 +24,7 @@
 
 use core::mem::MaybeUninit;
 
-use crate::config::{MAX_FRAMES, Unwind};
+use crate::config::{CAPTURE_MAX as MAX_FRAMES, Unwind};
 
 /// Room for one stack, left uninitialised: zeroing 512 bytes per allocation was measurable.
 pub(crate) type Buf = [MaybeUninit<usize>; MAX_FRAMES];

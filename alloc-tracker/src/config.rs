@@ -9,10 +9,15 @@ use std::sync::OnceLock;
 
 use crate::guard::Guard;
 
-/// Stack depth captured by default.
-pub const DEFAULT_FRAMES: usize = 32;
-/// The deepest stack `frames=` accepts.
+/// Frames shown per stack by default, counted outside the allocation machinery.
+pub const DEFAULT_FRAMES: usize = 16;
+/// The most frames `frames=` accepts.
 pub const MAX_FRAMES: usize = 64;
+/// Frames captured beyond `frames=` for the allocation machinery above the callsite (std's
+/// `RawVec` growth path, `Tracked`'s own frames: up to 11 in a debug build, 2 in release).
+pub const MACHINERY_FRAMES: usize = 16;
+/// The deepest stack ever captured.
+pub const CAPTURE_MAX: usize = MAX_FRAMES + MACHINERY_FRAMES;
 /// Callsites listed in a report by default.
 pub const DEFAULT_TOP: usize = 10;
 
@@ -83,8 +88,10 @@ impl Classes {
 pub(crate) struct Config {
     /// Record nothing per callsite (global counters only).
     pub off: bool,
-    /// Frames captured per stack, `1..=MAX_FRAMES`.
+    /// Frames shown per stack, `1..=MAX_FRAMES`, outside the allocation machinery.
     pub frames: usize,
+    /// Show every frame (`stacks=full`) instead of folding runs of library frames.
+    pub stacks_full: bool,
     pub unwind: Unwind,
     pub report: ReportTo,
     pub top: usize,
@@ -97,6 +104,31 @@ pub(crate) struct Config {
     pub fail_on: Classes,
     /// A LeakSanitizer-style suppressions file.
     pub suppressions: Option<String>,
+    /// Exports written at exit (`%p` is the pid): gzipped pprof, DHAT JSON, an SVG flame graph.
+    pub pprof: Option<String>,
+    pub dhat: Option<String>,
+    pub flamegraph: Option<String>,
+    /// What the exit flame graph measures.
+    pub flamegraph_of: FlameOf,
+}
+
+/// The metric of the exit flame graph (`flamegraph_of=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FlameOf {
+    /// Bytes live at the heap's peak (t-gmax), the default.
+    Peak,
+    /// Bytes live at exit.
+    Exit,
+    /// Bytes allocated in total.
+    Total,
+}
+
+impl Config {
+    /// Frames to capture: those shown, plus room for the allocation machinery above them.
+    #[inline]
+    pub(crate) fn capture_depth(&self) -> usize {
+        (self.frames + MACHINERY_FRAMES).min(CAPTURE_MAX)
+    }
 }
 
 impl Default for Config {
@@ -104,6 +136,7 @@ impl Default for Config {
         Config {
             off: false,
             frames: DEFAULT_FRAMES,
+            stacks_full: false,
             unwind: Unwind::Auto,
             report: ReportTo::Stderr,
             top: DEFAULT_TOP,
@@ -112,11 +145,15 @@ impl Default for Config {
             show: Classes::LEAKS,
             fail_on: Classes::LEAKS,
             suppressions: None,
+            pprof: None,
+            dhat: None,
+            flamegraph: None,
+            flamegraph_of: FlameOf::Peak,
         }
     }
 }
 
-const ACCEPTED: &str = "off, frames=1..64, unwind=auto|fp|dwarf, report=stderr|off|<path>, top=<n>, leak_exit_code=0..255, scan=on|off, show=<classes>, fail_on=<classes>, suppressions=<file>";
+const ACCEPTED: &str = "off, frames=1..64, stacks=folded|full, unwind=auto|fp|dwarf, report=stderr|off|<path>, top=<n>, leak_exit_code=0..255, scan=on|off, show=<classes>, fail_on=<classes>, suppressions=<file>, pprof=<path>, dhat=<path>, flamegraph=<path>, flamegraph_of=peak|exit|total";
 const CLASSES: &str =
     "direct, indirect, reachable, joined with `+` (e.g. `direct+indirect`), or all, none";
 
@@ -186,6 +223,11 @@ fn parse_items(text: &str) -> (Config, Vec<String>) {
                 Ok(n) if (1..=MAX_FRAMES).contains(&n) => cfg.frames = n,
                 _ => warnings.push(bad_value(key, v, "an integer 1..64")),
             },
+            ("stacks", Some(v)) => match v {
+                "folded" => cfg.stacks_full = false,
+                "full" => cfg.stacks_full = true,
+                _ => warnings.push(bad_value(key, v, "folded, full")),
+            },
             ("unwind", Some(v)) => match v {
                 "auto" => cfg.unwind = Unwind::Auto,
                 "fp" => cfg.unwind = Unwind::Fp,
@@ -220,9 +262,18 @@ fn parse_items(text: &str) -> (Config, Vec<String>) {
                 None => warnings.push(bad_value(key, v, CLASSES)),
             },
             ("suppressions", Some(v)) if !v.is_empty() => cfg.suppressions = Some(v.to_owned()),
+            ("pprof", Some(v)) if !v.is_empty() => cfg.pprof = Some(v.to_owned()),
+            ("dhat", Some(v)) if !v.is_empty() => cfg.dhat = Some(v.to_owned()),
+            ("flamegraph", Some(v)) if !v.is_empty() => cfg.flamegraph = Some(v.to_owned()),
+            ("flamegraph_of", Some(v)) => match v {
+                "peak" => cfg.flamegraph_of = FlameOf::Peak,
+                "exit" => cfg.flamegraph_of = FlameOf::Exit,
+                "total" => cfg.flamegraph_of = FlameOf::Total,
+                _ => warnings.push(bad_value(key, v, "peak, exit, total")),
+            },
             (
-                "frames" | "unwind" | "report" | "top" | "leak_exit_code" | "scan" | "show"
-                | "fail_on" | "suppressions",
+                "frames" | "stacks" | "unwind" | "report" | "top" | "leak_exit_code" | "scan" | "show"
+                | "fail_on" | "suppressions" | "pprof" | "dhat" | "flamegraph" | "flamegraph_of",
                 _,
             ) => {
                 warnings.push(format!(
@@ -259,7 +310,7 @@ fn init() -> &'static Config {
         };
         let (cfg, warnings) = parse(&text);
         for w in warnings {
-            crate::report::write_stderr(format!("{w}\n").as_bytes());
+            crate::output::write_stderr(format!("{w}\n").as_bytes());
         }
         cfg
     })

@@ -27,6 +27,7 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed};
 
 use crate::config::{self, ReportTo};
 use crate::guard::Guard;
+use crate::output;
 use crate::report;
 
 /// The type of the load-time hook (glibc passes `argc, argv, envp` to `.init_array` entries).
@@ -95,6 +96,7 @@ fn register() {
         return;
     }
     START_NS.store(now_ns(), Relaxed);
+    crate::clock::start();
     // SAFETY: `getpid` has no preconditions and cannot fail.
     OWNER_PID.store(unsafe { libc::getpid() }, Relaxed);
     // SAFETY: `at_exit` is an `extern "C" fn()` that never unwinds; atexit only stores it (glibc
@@ -123,24 +125,22 @@ extern "C" fn at_exit() {
         return;
     }
     let cfg = config::get(&guard);
-    if cfg.report == ReportTo::Off && cfg.leak_exit_code.is_none() {
+    let exports = cfg.pprof.is_some() || cfg.dhat.is_some() || cfg.flamegraph.is_some();
+    if cfg.report == ReportTo::Off && cfg.leak_exit_code.is_none() && !exports {
         return;
     }
     let report = report::render(&guard, cfg, "at exit", crate::scan::Start::Exit);
     match &cfg.report {
         ReportTo::Off => {}
-        ReportTo::Stderr => report::write_stderr(report.text.as_bytes()),
+        ReportTo::Stderr => output::write_stderr(report.text.as_bytes()),
         ReportTo::Path(path) => {
-            if let Err(e) = std::fs::write(path, report.text.as_bytes()) {
-                report::write_stderr(
-                    format!(
-                        "alloc-tracker: warning: cannot write the report to `{path}` ({e}); writing it to stderr\n"
-                    )
-                    .as_bytes(),
-                );
-                report::write_stderr(report.text.as_bytes());
+            if !output::write_file(path, output::Mode::Append, "report", report.text.as_bytes()) {
+                output::write_stderr(report.text.as_bytes());
             }
         }
+    }
+    if exports {
+        report::exports::write_at_exit(&guard, cfg);
     }
     if let Some(code) = cfg.leak_exit_code
         && report.failing_blocks > 0

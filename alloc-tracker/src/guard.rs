@@ -28,6 +28,11 @@ pub(crate) struct ThreadState {
     frees: Cell<u64>,
     net: Cell<i64>,
     peak_net: Cell<i64>,
+    /// The address of this thread's last allocation, until it is freed or another is made (0:
+    /// none), a free of which is a temporary (see `table::Callsite::temporaries`). Kept
+    /// bit-inverted: the reachability scan reads this thread-local as a root, and must not take
+    /// it for a pointer that keeps the block alive (a leaked last block would look reachable).
+    last_alloc: Cell<usize>,
 }
 
 thread_local! {
@@ -42,6 +47,7 @@ thread_local! {
             frees: Cell::new(0),
             net: Cell::new(0),
             peak_net: Cell::new(0),
+            last_alloc: Cell::new(0),
         }
     };
 }
@@ -58,9 +64,10 @@ pub(crate) struct ThreadCounters {
 }
 
 impl ThreadState {
-    /// Counts a block of `size` bytes this thread allocated.
+    /// Counts a block of `size` bytes at `addr` this thread allocated.
     #[inline]
-    pub(crate) fn note_alloc(&self, size: usize) {
+    pub(crate) fn note_alloc(&self, addr: usize, size: usize) {
+        self.last_alloc.set(!addr);
         self.allocated_bytes
             .set(self.allocated_bytes.get().wrapping_add(size as u64));
         self.allocations.set(self.allocations.get().wrapping_add(1));
@@ -71,13 +78,19 @@ impl ThreadState {
         }
     }
 
-    /// Counts a block of `size` bytes this thread freed.
+    /// Counts a block of `size` bytes at `addr` this thread freed (`addr` 0: a realloc's old
+    /// block); whether it was a temporary, this thread's last allocation.
     #[inline]
-    pub(crate) fn note_free(&self, size: usize) {
+    pub(crate) fn note_free(&self, addr: usize, size: usize) -> bool {
         self.freed_bytes
             .set(self.freed_bytes.get().wrapping_add(size as u64));
         self.frees.set(self.frees.get().wrapping_add(1));
         self.net.set(self.net.get().wrapping_sub(size as i64));
+        let temporary = addr != 0 && self.last_alloc.get() == !addr;
+        if temporary {
+            self.last_alloc.set(0);
+        }
+        temporary
     }
 
     fn counters(&self) -> ThreadCounters {

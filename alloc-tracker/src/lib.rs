@@ -25,18 +25,34 @@
 //!     leak_named::leak_some at src/bin/leak_named.rs:12:38
 //!     leak_named::main at src/bin/leak_named.rs:18:5
 //! reachable: 544 bytes in 1 block from 1 callsite (statics, live threads; show=direct,indirect,reachable lists them)
+//! at the peak (21.4 KiB live, t-gmax): its largest owners (1% of it or more)
+//! #2 at peak: 12 345 bytes in 1 block (peak share 56.3%; total 12.1 KiB in 1 block, 0 reallocs, 0 temporaries)
+//!     leak_named::leak_some at src/bin/leak_named.rs:12:38
+//!     leak_named::main at src/bin/leak_named.rs:18:5
+//! #3 at peak: 8 000 bytes in 1 block (peak share 36.5%; total 7.8 KiB in 1 block, 0 reallocs, 0 temporaries)
+//!     leak_named::main at src/bin/leak_named.rs:17:37
+//! #4 at peak: 1 024 bytes in 1 block (peak share 4.7%; total 1.0 KiB in 1 block, 0 reallocs, 1 temporary)
+//!     <std::io::buffered::bufwriter::BufWriter>::with_capacity at library/std/src/io/buffered/bufwriter.rs:122:33
+//!     … 14 frames in std …
+//!     leak_named::main at src/bin/leak_named.rs:19:5
+//! #5 at peak: 544 bytes in 1 block (peak share 2.5%; total 544 B in 1 block, 0 reallocs, 0 temporaries)
+//!     std::sys::pal::unix::stack_overflow::thread_info::set_current_info at library/std/src/sys/pal/unix/stack_overflow/thread_info.rs:122:17
+//!     … 3 frames in std …
 //! LEAKS: alloc-tracker: direct 12345 bytes in 1 blocks; indirect 0 bytes in 0 blocks; reachable 544 bytes in 1 blocks
 //! SUMMARY: alloc-tracker: live at exit: 12889 bytes in 2 blocks from 2 callsites
 //! ```
 //!
 //! Each callsite is shown from its first frame outside the allocation machinery (std's
 //! `alloc`/`raw_vec`/collections growth paths, `alloc-core`, this crate) down to `main` or the
-//! thread's entry; "peak share" is the callsite's part of the heap at its peak (t-gmax). The 544
-//! bytes on the `reachable:` line are a block that std's runtime allocates in `std::rt::init` and
-//! holds for the whole run: live at exit, but reachable, so not a leak, and a program that frees
-//! everything it allocates reports no leak. (No heuristic sets such blocks apart any more: the
-//! scan finds what holds them.) The `LEAKS:` and `SUMMARY:` lines are machine-read, `SUMMARY:`
-//! always last.
+//! thread's entry, runs of std's frames folded (`… 14 frames in std …`); "peak share" is the
+//! callsite's part of the heap at its peak (t-gmax). The `at peak:` entries are the heap's largest
+//! owners at that moment, freed since or not, with what each callsite allocated in all (the 1 024
+//! bytes are std's stdout buffer, freed by its thread at exit before it allocated again: a
+//! temporary). The 544 bytes on the `reachable:` line are a block that std's runtime allocates in
+//! `std::rt::init` and holds for the whole run: live at exit, but reachable, so not a leak, and a
+//! program that frees everything it allocates reports no leak. (No heuristic sets such blocks apart
+//! any more: the scan finds what holds them.) The `LEAKS:` and `SUMMARY:` lines are machine-read,
+//! `SUMMARY:` always last.
 //!
 //! At run time: [`stats`] (exact global figures), [`measure`] (what this thread allocated in a
 //! closure), [`snapshot`] (per-callsite counters, resolvable to frames), [`set_limit`] (a
@@ -53,24 +69,35 @@
 //! direct block, its first allocated), **indirect** when a leaked block does. Leaks that a rule of
 //! a `suppressions=` file matches are counted as **suppressed**. The report lists direct leaks,
 //! then indirect ones, then one line summing what is reachable, then the suppressed, then the
-//! `LEAKS:` and `SUMMARY:` lines. [`leak_check`] returns the same classes as a [`LeakSummary`];
-//! [`ignore_leak`] marks a block as kept on purpose. The README's "Reading the leak report" walks
-//! through a report, suppressions, the CI gate and the scan's limits (a conservative scan can take
-//! an integer or a stale copy for a pointer; a thread that blocks signals cannot be stopped and
-//! its stack is not read: the report then says how many threads could not be stopped).
+//! owners of the heap's peak (callsites by their live bytes at t-gmax, with their totals, reallocs
+//! and temporaries), then the callsites with the most temporaries (blocks freed by their thread
+//! before it allocated again, heaptrack's definition), then the `LEAKS:` and `SUMMARY:` lines.
+//! Callsites whose shown frames are identical are one entry (`N stacks merged`); a callsite that
+//! grows blocks names where the first block it grew was made. [`leak_check`] returns the same
+//! classes as a [`LeakSummary`]; [`ignore_leak`] marks a block as kept on purpose. The README's
+//! "Reading the leak report" walks through a report, suppressions, the CI gate and the scan's
+//! limits (a conservative scan can take an integer or a stale copy for a pointer; a thread that
+//! blocks signals cannot be stopped and its stack is not read: the report then says how many
+//! threads could not be stopped).
 //!
 //! ## Configuration: `ALLOC_TRACKER`
 //!
 //! Comma-separated `key=value`, read once: `off` (global counters only, no callsites),
-//! `frames=1..64` (stack depth, default 32), `unwind=auto|fp|dwarf` (`fp` in a build without
-//! frame pointers warns once and unwinds by DWARF), `report=stderr|off|<path>`,
-//! `top=N` (callsites listed per class, default 10), `leak_exit_code=N` (exit with N when leaks
-//! remain: direct or indirect ones, unless `fail_on` says otherwise), `scan=on|off` (classify by
+//! `frames=1..64` (frames shown per stack, counted outside the allocation machinery, default 16; 16
+//! more are captured for the machinery), `stacks=folded|full` (`folded`, the default, shows each
+//! run of two or more library frames, std's or a registry crate's, as one line `… 9 frames in std
+//! …`; the first frame is always shown), `unwind=auto|fp|dwarf` (`fp` in a build without frame
+//! pointers warns once and unwinds by DWARF), `report=stderr|off|<path>` (a path is appended to, so
+//! the test binaries of one `cargo test` all keep their reports; `%p` in it is the pid), `top=N`
+//! (callsites listed per section, default 10), `leak_exit_code=N` (exit with N when leaks remain:
+//! direct or indirect ones, unless `fail_on` says otherwise), `scan=on|off` (classify by
 //! reachability, the default; `off` lists every live block and prints no `LEAKS:` line),
 //! `show=direct,indirect,reachable` (the classes listed callsite by callsite; default
-//! `direct,indirect`), `fail_on=direct,indirect,reachable` (the classes that make
-//! `leak_exit_code` fire; default `direct,indirect`), `suppressions=<file>` (LeakSanitizer's
-//! `leak:<substring>` lines). A mistake prints one warning line naming it and the accepted values;
+//! `direct,indirect`), `fail_on=direct,indirect,reachable` (the classes that make `leak_exit_code`
+//! fire; default `direct,indirect`), `suppressions=<file>` (LeakSanitizer's `leak:<substring>`
+//! lines), `pprof=<path>`, `dhat=<path>`, `flamegraph=<path>` (exports written at exit, each
+//! replacing its file; `%p` is the pid) and `flamegraph_of=peak|exit|total` (the flame graph's
+//! metric, default `peak`). A mistake prints one warning line naming it and the accepted values;
 //! the program runs on. An unwritable report path prints a warning and the report goes to stderr.
 //!
 //! ## Cost
@@ -133,6 +160,7 @@
 
 mod blockmap;
 mod capture;
+mod clock;
 mod config;
 mod counters;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -140,6 +168,7 @@ mod dwarf;
 mod exit;
 mod guard;
 mod measure;
+mod output;
 mod record;
 mod report;
 mod scan;

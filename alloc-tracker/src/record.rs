@@ -9,6 +9,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::blockmap::{self, Removed};
 use crate::capture;
+use crate::clock;
 use crate::config;
 use crate::counters;
 use crate::guard::Guard;
@@ -22,7 +23,7 @@ fn callsite(guard: &Guard) -> Option<&'static Callsite> {
         return None;
     }
     let mut buf = capture::buf();
-    let stack = capture::capture(&mut buf, cfg.frames, cfg.unwind);
+    let stack = capture::capture(&mut buf, cfg.capture_depth(), cfg.unwind);
     Some(table::intern(stack))
 }
 
@@ -33,14 +34,15 @@ pub(crate) fn alloc(guard: &Guard, ptr: *mut u8, size: usize, live: u64) {
     counters::reached(live);
     match callsite(guard) {
         Some(cs) => {
-            cs.add(size);
+            let now = clock::ticks();
+            cs.add(size, now);
             if !blockmap::insert(ptr as usize, size, cs) {
-                return untracked(cs, size);
+                return untracked(cs, size, now);
             }
         }
         None => counters::block_added(size),
     }
-    guard.thread().note_alloc(size);
+    guard.thread().note_alloc(ptr as usize, size);
 }
 
 /// The block map could not hold a new block (out of memory for the tracker's own tables): undo
@@ -48,9 +50,8 @@ pub(crate) fn alloc(guard: &Guard, ptr: *mut u8, size: usize, live: u64) {
 /// misses the map, balances. The thread's `measure` figures never saw it.
 #[cold]
 #[inline(never)]
-fn untracked(cs: &Callsite, size: usize) {
-    cs.total_bytes.fetch_sub(size as u64, Relaxed);
-    cs.total_blocks.fetch_sub(1, Relaxed);
+fn untracked(cs: &Callsite, size: usize, now: u64) {
+    cs.unadd(size, now);
     counters::untracked(size);
 }
 
@@ -70,9 +71,14 @@ pub(crate) fn free(guard: &Guard, ptr: *mut u8, size: usize) {
         table::copy_peak();
     }
     counters::freed(size);
-    guard.thread().note_free(size);
+    let temporary = guard.thread().note_free(ptr as usize, size);
     match cs {
-        Some(cs) => cs.remove(size),
+        Some(cs) => {
+            if temporary {
+                cs.temporaries.fetch_add(1, Relaxed);
+            }
+            cs.remove(size)
+        }
         None => counters::block_removed(),
     }
 }
@@ -172,20 +178,27 @@ pub(crate) fn realloc_done(
     }
     counters::realloced();
     let thread = guard.thread();
-    thread.note_free(old_size);
-    if let Some(old) = moving.old {
+    // A realloc frees no temporary: the block lives on at its new address.
+    thread.note_free(0, old_size);
+    if let Some(old) = &moving.old {
         old.cs.remove(old_size);
     }
     match callsite(guard) {
         Some(cs) => {
-            cs.add(new_size);
+            let now = clock::ticks();
+            cs.add(new_size, now);
+            cs.reallocs.fetch_add(1, Relaxed);
+            if let Some(old) = &moving.old {
+                cs.grew_from(old.cs);
+            }
             if !blockmap::insert(new as usize, new_size, cs) {
-                return untracked(cs, new_size);
+                cs.reallocs.fetch_sub(1, Relaxed);
+                return untracked(cs, new_size, now);
             }
         }
         None => counters::block_moved(new_size),
     }
-    thread.note_alloc(new_size);
+    thread.note_alloc(new as usize, new_size);
 }
 
 /// When the last refusal line was written ([`crate::exit::now_ns`]; 0: never).
@@ -236,7 +249,7 @@ pub(crate) fn refused(size: usize, growth: usize, refused: counters::Refused) {
         );
     }
     line.append(b"\n", 0);
-    crate::report::write_stderr(line.as_bytes());
+    crate::output::write_stderr(line.as_bytes());
 }
 
 /// A line formatted on the stack; what does not fit is cut.

@@ -2,6 +2,7 @@
 
 use core::sync::atomic::Ordering::Relaxed;
 
+use crate::clock;
 use crate::counters::{self, HeapStats};
 use crate::guard::with_guard;
 use crate::report::symbolize::{self, Frame};
@@ -24,6 +25,17 @@ pub struct CallsiteStats {
     pub peak_bytes: u64,
     /// Live blocks here when the whole heap was at its peak.
     pub peak_blocks: u64,
+    /// Live blocks here when `max_live_bytes` was reached.
+    pub max_live_blocks: u64,
+    /// Successful reallocs that made a block here (each is also one of `total_blocks`: a realloc
+    /// counts as a block freed where the old one was made and one allocated here).
+    pub reallocs: u64,
+    /// Temporaries: blocks allocated here that their thread freed with no allocation of its own
+    /// in between (heaptrack's definition).
+    pub temporaries: u64,
+    /// The summed lifetime of every block allocated here, in nanoseconds; live blocks count up to
+    /// the snapshot. Divided by `total_blocks`, the mean lifetime.
+    pub lifetime_ns: u64,
     stack: &'static [usize],
 }
 
@@ -67,12 +79,27 @@ impl ResolvedCallsite {
 pub struct Snapshot {
     heap: HeapStats,
     callsites: Vec<CallsiteStats>,
+    elapsed_ns: u64,
+    peak_at_ns: u64,
 }
 
 impl Snapshot {
     /// The global figures (as [`crate::stats`]) when the snapshot was taken.
     pub fn heap(&self) -> HeapStats {
         self.heap
+    }
+
+    /// When the snapshot was taken: nanoseconds since the tracker started (its first tracked
+    /// allocation).
+    pub fn elapsed_ns(&self) -> u64 {
+        self.elapsed_ns
+    }
+
+    /// When the heap was last seen at its peak (t-gmax), in nanoseconds since the tracker
+    /// started: the moment its per-callsite figures were copied, as live bytes first fell from
+    /// the peak (or this snapshot, if the heap is at its peak now).
+    pub fn peak_at_ns(&self) -> u64 {
+        self.peak_at_ns
     }
 
     /// Bytes the tracker held for itself on the heap (callsite records, block map, caches): what
@@ -148,6 +175,8 @@ pub fn snapshot() -> Snapshot {
     // between, so that at rest they agree (sums over callsites equal the global figures).
     let mut callsites = Vec::with_capacity(table::callsites().count() + 16);
     let heap = counters::heap_stats();
+    let now = clock::ticks();
+    let ns_per_tick = clock::ns_per_tick();
     for cs in table::callsites().take(callsites.capacity()) {
         callsites.push(CallsiteStats {
             live_bytes: cs.live_bytes(),
@@ -157,8 +186,20 @@ pub fn snapshot() -> Snapshot {
             max_live_bytes: cs.max_live_bytes.load(Relaxed),
             peak_bytes: cs.peak_bytes.load(Relaxed),
             peak_blocks: cs.peak_blocks.load(Relaxed),
+            max_live_blocks: cs.max_live_blocks.load(Relaxed),
+            reallocs: cs.reallocs.load(Relaxed),
+            temporaries: cs.temporaries.load(Relaxed),
+            lifetime_ns: (cs.lifetime_ticks(now) as f64 * ns_per_tick) as u64,
             stack: &cs.stack,
         });
     }
-    Snapshot { heap, callsites }
+    Snapshot {
+        heap,
+        callsites,
+        elapsed_ns: clock::since_start_ns(now),
+        peak_at_ns: match table::peak_ticks() {
+            0 => 0,
+            t => clock::since_start_ns(t),
+        },
+    }
 }

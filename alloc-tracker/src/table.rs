@@ -12,10 +12,12 @@
 
 use core::ptr;
 use core::sync::atomic::{
-    AtomicPtr, AtomicU64,
+    AtomicPtr, AtomicU32, AtomicU64,
     Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
 use std::sync::OnceLock;
+
+use crate::clock;
 
 /// Slots in the callsite table (a power of two).
 const SLOTS: usize = 1 << 17;
@@ -23,6 +25,8 @@ const SLOTS: usize = 1 << 17;
 const MAX_CALLSITES: usize = SLOTS / 4 * 3;
 /// Callsite ids fit in this many bits of a block-map entry.
 pub(crate) const ID_BITS: u32 = 20;
+/// `Callsite::grown_from` when no origin is known.
+pub(crate) const NO_ORIGIN: u32 = u32::MAX;
 /// Ids handed out (some are lost to races; at most `MAX_CALLSITES` + threads + 1 are used).
 const MAX_IDS: usize = 1 << ID_BITS;
 
@@ -43,9 +47,24 @@ pub(crate) struct Callsite {
     pub freed_bytes: AtomicU64,
     pub freed_blocks: AtomicU64,
     pub max_live_bytes: AtomicU64,
+    /// Live blocks when `max_live_bytes` was last raised (DHAT's `mbk`).
+    pub max_live_blocks: AtomicU64,
     /// Live bytes and blocks when the heap was last at its peak (t-gmax).
     pub peak_bytes: AtomicU64,
     pub peak_blocks: AtomicU64,
+    /// Wrapping sums of the [`clock`] ticks at which this callsite's blocks were allocated, and
+    /// at which those freed were freed (see [`Callsite::lifetime_ticks`]).
+    pub alloc_ticks: AtomicU64,
+    pub free_ticks: AtomicU64,
+    /// Successful reallocs that made a block here (each also counts in `total_blocks`).
+    pub reallocs: AtomicU64,
+    /// Temporaries: blocks allocated here and freed by their thread with no allocation of that
+    /// thread in between (heaptrack's definition).
+    pub temporaries: AtomicU64,
+    /// For a callsite that grows blocks (a realloc's), the id of the callsite that first made a
+    /// block it grew, following earlier growths back to the first allocation (`NO_ORIGIN`:
+    /// none yet). The first such origin only: one atomic load per realloc afterwards.
+    pub grown_from: AtomicU32,
     next: AtomicPtr<Callsite>,
 }
 
@@ -60,8 +79,14 @@ impl Callsite {
             freed_bytes: AtomicU64::new(0),
             freed_blocks: AtomicU64::new(0),
             max_live_bytes: AtomicU64::new(0),
+            max_live_blocks: AtomicU64::new(0),
             peak_bytes: AtomicU64::new(0),
             peak_blocks: AtomicU64::new(0),
+            alloc_ticks: AtomicU64::new(0),
+            free_ticks: AtomicU64::new(0),
+            reallocs: AtomicU64::new(0),
+            temporaries: AtomicU64::new(0),
+            grown_from: AtomicU32::new(NO_ORIGIN),
             next: AtomicPtr::new(ptr::null_mut()),
         }
     }
@@ -72,23 +97,75 @@ impl Callsite {
         self.id
     }
 
-    /// Counts a block of `size` bytes allocated here.
+    /// Counts a block of `size` bytes allocated here at `now` ([`clock::ticks`]).
     #[inline]
-    pub(crate) fn add(&self, size: usize) {
+    pub(crate) fn add(&self, size: usize, now: u64) {
         let size = size as u64;
+        self.alloc_ticks.fetch_add(now, Relaxed);
         let total = self.total_bytes.fetch_add(size, Relaxed) + size;
         self.total_blocks.fetch_add(1, Relaxed);
         let live = total.saturating_sub(self.freed_bytes.load(Relaxed));
         if live > self.max_live_bytes.load(Relaxed) {
-            self.max_live_bytes.fetch_max(live, Relaxed);
+            self.new_max(live);
         }
+    }
+
+    /// `live` bytes passed the highest figure so far: raise it, and note the live blocks with it.
+    #[cold]
+    #[inline(never)]
+    fn new_max(&self, live: u64) {
+        if self.max_live_bytes.fetch_max(live, Relaxed) < live {
+            self.max_live_blocks.store(self.live_blocks(), Relaxed);
+        }
+    }
+
+    /// Notes that a block made at `old` was grown here (see `grown_from`).
+    #[inline]
+    pub(crate) fn grew_from(&self, old: &Callsite) {
+        if self.grown_from.load(Relaxed) == NO_ORIGIN && !core::ptr::eq(self, old) {
+            self.note_origin(old);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn note_origin(&self, old: &Callsite) {
+        let origin = match old.grown_from.load(Relaxed) {
+            NO_ORIGIN => old.id,
+            first => first,
+        };
+        if origin != self.id {
+            let _ = self
+                .grown_from
+                .compare_exchange(NO_ORIGIN, origin, Relaxed, Relaxed);
+        }
+    }
+
+    /// Takes back [`Callsite::add`]`(size, now)` (the block could not be recorded).
+    #[cold]
+    pub(crate) fn unadd(&self, size: usize, now: u64) {
+        self.alloc_ticks.fetch_sub(now, Relaxed);
+        self.total_bytes.fetch_sub(size as u64, Relaxed);
+        self.total_blocks.fetch_sub(1, Relaxed);
     }
 
     /// Counts a block of `size` bytes allocated here being freed.
     #[inline]
     pub(crate) fn remove(&self, size: usize) {
+        self.free_ticks.fetch_add(clock::ticks(), Relaxed);
         self.freed_bytes.fetch_add(size as u64, Relaxed);
         self.freed_blocks.fetch_add(1, Relaxed);
+    }
+
+    /// The summed lifetime, in [`clock`] ticks, of every block allocated here, live ones counted
+    /// up to `now`: the sum of free times minus the sum of allocation times, plus `now` for each
+    /// live block (wrapping arithmetic: only the result need fit).
+    pub(crate) fn lifetime_ticks(&self, now: u64) -> u64 {
+        let freed = self.free_ticks.load(Relaxed);
+        let allocated = self.alloc_ticks.load(Relaxed);
+        freed
+            .wrapping_sub(allocated)
+            .wrapping_add(now.wrapping_mul(self.live_blocks()))
     }
 
     /// Bytes in this callsite's live blocks.
@@ -233,9 +310,18 @@ pub(crate) fn callsites() -> impl Iterator<Item = &'static Callsite> {
     })
 }
 
+/// When the per-callsite t-gmax figures were last copied ([`clock`] ticks; 0: never).
+static PEAK_TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// When the heap was last seen at its peak, as the [`clock`] read it (0: never).
+pub(crate) fn peak_ticks() -> u64 {
+    PEAK_TICKS.load(Relaxed)
+}
+
 /// Copies every callsite's live figures into its t-gmax figures (the heap is at its peak).
 pub(crate) fn copy_peak() {
     crate::counters::peak_copied();
+    PEAK_TICKS.store(clock::ticks(), Relaxed);
     for cs in callsites() {
         cs.peak_bytes.store(cs.live_bytes(), Relaxed);
         cs.peak_blocks.store(cs.live_blocks(), Relaxed);

@@ -239,13 +239,18 @@ fn off_keeps_global_figures_without_callsites() {
 
 #[test]
 fn top_limits_the_callsites_listed() {
+    // `top` applies to each section: the live callsites, the owners of the peak, the
+    // temporaries (one entry each here).
     let out = run(env!("CARGO_BIN_EXE_leak_in_thread"), Some("top=1,scan=off"));
     let text = stderr(&out);
-    assert_eq!(
-        text.lines().filter(|l| l.starts_with('#')).count(),
-        1,
+    let listed: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(listed.len(), 3, "{text}");
+    assert!(
+        listed[0].starts_with("#1 live at exit: 777 bytes"),
         "{text}"
     );
+    assert!(listed[1].starts_with("#2 at peak: "), "{text}");
+    assert!(listed[2].starts_with("#3 temporaries: "), "{text}");
     assert!(text.contains("... and "), "{text}");
     // With the scan, `top` applies to each class listed.
     let out = run(
@@ -253,7 +258,12 @@ fn top_limits_the_callsites_listed() {
         Some("top=1,show=direct,indirect,reachable"),
     );
     let text = stderr(&out);
-    let listed: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
+    let listed: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with('#') && !l.contains(" at peak: ") && !l.contains(" temporaries: ")
+        })
+        .collect();
     assert_eq!(listed.len(), 2, "{text}");
     assert!(listed[0].starts_with("#1 direct leak: 777 bytes"), "{text}");
     assert!(listed[1].starts_with("#2 reachable: "), "{text}");

@@ -25,19 +25,23 @@
 //! `LEAKS:` line. The last line is always the machine-read `SUMMARY:` line, with zeros on a
 //! clean exit.
 
+pub(crate) mod dhat;
 pub(crate) mod diff;
+pub(crate) mod exports;
 pub(crate) mod flame;
+pub(crate) mod model;
 pub(crate) mod pprof;
 pub(crate) mod runtime;
 pub(crate) mod suppress;
 pub(crate) mod symbolize;
+pub(crate) mod text;
+
+pub(crate) use text::render;
 
 use core::fmt::Write as _;
-use core::sync::atomic::Ordering::Relaxed;
 
 use crate::config::Config;
 use crate::counters;
-use crate::exit;
 use crate::guard::{Guard, with_guard};
 use crate::scan::{self, mark::Class};
 use crate::table::{self, Callsite};
@@ -190,213 +194,6 @@ pub(crate) fn classify(guard: &Guard, cfg: &Config, start: scan::Start) -> Optio
     Some(c)
 }
 
-/// Renders the report. Under the guard: every byte here is the tracker's own. With a scan
-/// (`scan=on`, callsites recorded), live blocks are classified; otherwise all are listed.
-pub(crate) fn render(guard: &Guard, cfg: &Config, when: &str, start: scan::Start) -> Rendered {
-    let elapsed = exit::elapsed_secs();
-    if counters::peak_is_now() {
-        table::copy_peak();
-    }
-    let heap = counters::heap_stats();
-    let classified = if cfg.scan && !cfg.off {
-        classify(guard, cfg, start)
-    } else {
-        None
-    };
-    let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "alloc-tracker: report {when} (pid {}, {elapsed:.2} s)",
-        std::process::id(),
-    );
-    let (live_bytes, live_blocks) = match &classified {
-        Some(c) => {
-            let s = &c.summary;
-            (
-                s.direct_bytes + s.indirect_bytes + s.reachable_bytes + s.suppressed_bytes,
-                s.direct_blocks + s.indirect_blocks + s.reachable_blocks + s.suppressed_blocks,
-            )
-        }
-        None => (heap.live_bytes, heap.live_blocks),
-    };
-    let _ = writeln!(
-        text,
-        "  peak {} | total {} in {} | live {when} {} in {}",
-        human(heap.peak_bytes),
-        human(heap.total_bytes),
-        plural(heap.total_blocks, "block", "blocks"),
-        human(live_bytes),
-        plural(live_blocks, "block", "blocks"),
-    );
-    let mut rank = 0;
-    let mut list = |text: &mut String, sites: &[(&'static Callsite, u64, u64)], what: &str| {
-        for &(cs, bytes, blocks) in sites.iter().take(cfg.top) {
-            rank += 1;
-            write_site(text, heap.peak_bytes, rank, what, cs, bytes, blocks);
-        }
-        if sites.len() > cfg.top {
-            let rest = &sites[cfg.top..];
-            let _ = writeln!(
-                text,
-                "... and {} more with {} bytes in {}",
-                plural(rest.len() as u64, "callsite", "callsites"),
-                group(rest.iter().map(|l| l.1).sum()),
-                plural(rest.iter().map(|l| l.2).sum(), "block", "blocks"),
-            );
-        }
-    };
-    let (failing_blocks, callsites) = match &classified {
-        Some(c) => {
-            if cfg.show.direct {
-                list(&mut text, &c.direct, "direct leak:");
-            }
-            if cfg.show.indirect {
-                list(&mut text, &c.indirect, "indirect leak:");
-            }
-            if cfg.show.reachable {
-                list(&mut text, &c.reachable, "reachable:");
-            }
-            let s = &c.summary;
-            if !c.reachable.is_empty() {
-                let _ = writeln!(
-                    text,
-                    "reachable: {} bytes in {} from {} (statics, live threads{})",
-                    group(s.reachable_bytes),
-                    plural(s.reachable_blocks, "block", "blocks"),
-                    plural(c.reachable.len() as u64, "callsite", "callsites"),
-                    if cfg.show.reachable {
-                        ""
-                    } else {
-                        "; show=direct,indirect,reachable lists them"
-                    },
-                );
-            }
-            if !c.suppressed.is_empty() {
-                let _ = writeln!(
-                    text,
-                    "suppressed: {} bytes in {} from {} ({} matched)",
-                    group(s.suppressed_bytes),
-                    plural(s.suppressed_blocks, "block", "blocks"),
-                    plural(c.suppressed.len() as u64, "callsite", "callsites"),
-                    plural(c.rules_matched as u64, "rule", "rules"),
-                );
-            }
-            if s.threads_not_stopped > 0 {
-                let _ = writeln!(
-                    text,
-                    "  ({} could not be stopped for the scan: what only their stacks hold shows as leaked)",
-                    plural(s.threads_not_stopped, "thread", "threads"),
-                );
-            }
-            untracked_line(&mut text);
-            let _ = writeln!(
-                text,
-                "LEAKS: alloc-tracker: direct {} bytes in {} blocks; indirect {} bytes in {} blocks; reachable {} bytes in {} blocks",
-                s.direct_bytes,
-                s.direct_blocks,
-                s.indirect_bytes,
-                s.indirect_blocks,
-                s.reachable_bytes,
-                s.reachable_blocks
-            );
-            let fail = cfg.fail_on;
-            let failing = fail.direct as u64 * s.direct_blocks
-                + fail.indirect as u64 * s.indirect_blocks
-                + fail.reachable as u64 * s.reachable_blocks;
-            let mut ids: Vec<u32> = [&c.direct, &c.indirect, &c.reachable, &c.suppressed]
-                .iter()
-                .flat_map(|l| l.iter().map(|e| e.0.id()))
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            (failing, ids.len())
-        }
-        None => {
-            let mut live: Vec<(&'static Callsite, u64, u64)> = table::callsites()
-                .map(|cs| (cs, cs.live_bytes(), cs.live_blocks()))
-                .filter(|&(_, _, blocks)| blocks > 0)
-                .collect();
-            live.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
-            if live.is_empty() && live_blocks > 0 {
-                let _ = writeln!(
-                    text,
-                    "  (callsites not recorded: ALLOC_TRACKER=off, or blocks from before tracking began)"
-                );
-            }
-            list(&mut text, &live, &format!("live {when}:"));
-            untracked_line(&mut text);
-            (live_blocks, live.len())
-        }
-    };
-    let _ = writeln!(
-        text,
-        "SUMMARY: alloc-tracker: live at exit: {live_bytes} bytes in {live_blocks} blocks from {callsites} callsites",
-    );
-    Rendered {
-        text,
-        failing_blocks,
-    }
-}
-
-/// One listed callsite: `#1 direct leak: 1 000 bytes in 1 block (peak share 0.2%)` and its
-/// trimmed frames.
-fn write_site(
-    text: &mut String,
-    peak: u64,
-    rank: usize,
-    what: &str,
-    cs: &'static Callsite,
-    bytes: u64,
-    blocks: u64,
-) {
-    let share = match peak {
-        0 => 0.0,
-        peak => cs.peak_bytes.load(Relaxed) as f64 * 100.0 / peak as f64,
-    };
-    let _ = writeln!(
-        text,
-        "#{rank} {what} {} bytes in {} (peak share {share:.1}%)",
-        group(bytes),
-        plural(blocks, "block", "blocks"),
-    );
-    if cs.stack.is_empty() {
-        // Two callsites have no frames: the catch-all of a full table, and a stack the unwinder
-        // found no frame in.
-        let why = if table::is_catch_all(cs) {
-            "stacks not recorded: the callsite table is full"
-        } else {
-            "no stack captured: the unwinder found no frame where this allocated"
-        };
-        let _ = writeln!(text, "    ({why})");
-        return;
-    }
-    symbolize::fill(&cs.stack);
-    let mut shown = 0;
-    symbolize::for_each_trimmed(&cs.stack, |frame| {
-        let _ = writeln!(text, "    {frame}");
-        shown += 1;
-    });
-    if shown == 0 {
-        let _ = writeln!(text, "    (no frame outside the allocation machinery)");
-    }
-}
-
-/// Writes `bytes` to file descriptor 2 with `write(2)`: no std lock, no allocation.
-pub(crate) fn write_stderr(mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        // SAFETY: `bytes` is a valid readable slice for its length; fd 2 may be closed, in which
-        // case write returns -1 and we stop.
-        let n = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
-        if n < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return;
-        }
-        bytes = &bytes[n as usize..];
-    }
-}
-
 /// Writes the report, as it would be printed at exit now, to `w`.
 ///
 /// The report is rendered in the tracker's own memory (not counted in any figure), then written;
@@ -459,7 +256,7 @@ fn write_rendered(w: &mut impl std::io::Write) -> std::io::Result<()> {
 
 /// The blocks the tracker could not record for want of memory of its own (`counters::untracked`),
 /// if any: they are in no figure above.
-fn untracked_line(text: &mut String) {
+pub(crate) fn untracked_line(text: &mut String) {
     let n = counters::untracked_blocks();
     if n > 0 {
         let _ = writeln!(text, "  untracked: {n} blocks (tracker out of memory)");

@@ -36,7 +36,7 @@ pub(crate) fn rules(path: &str) -> &'static Rules {
             ),
         };
         for w in warnings {
-            super::write_stderr(format!("{w}\n").as_bytes());
+            crate::output::write_stderr(format!("{w}\n").as_bytes());
         }
         rules
     })
