@@ -77,9 +77,20 @@ impl Geom {
         self.set(ax, len, stride);
     }
 
-    /// Number of elements (product of the shape; 1 for zero dimensions).
+    /// Number of elements (product of the shape; 1 for zero dimensions). The product cannot
+    /// overflow for the geometry of an array (its elements exist); see [`checked_len`] otherwise.
     pub(crate) fn len(&self) -> usize {
         self.shape().iter().product()
+    }
+
+    /// The element offset of `index` (`Σ iₖ·strideₖ`); the caller has checked it is in bounds.
+    #[inline(always)]
+    pub(crate) fn offset(&self, index: &[usize]) -> isize {
+        index
+            .iter()
+            .zip(self.strides())
+            .map(|(&i, &s)| i as isize * s)
+            .sum()
     }
 
     /// Whether the elements are laid out in C order with no gaps (length-1 axes' strides ignored).
@@ -188,6 +199,52 @@ impl Geom {
             }
         }
         g
+    }
+}
+
+/// A multi-index walked in C order, like an odometer (the last axis turns fastest), with the element
+/// offsets of `K` arrays kept in step: the one place the crate advances an index (element iterators,
+/// lane walks, index-building constructors, fused evaluation, printing).
+#[derive(Clone, Copy)]
+pub(crate) struct Counter<const K: usize> {
+    idx: [usize; MAX_NDIM],
+    /// The element offset of the current index in each of the `K` arrays.
+    pub(crate) off: [isize; K],
+}
+
+impl<const K: usize> Counter<K> {
+    /// Index zero, offsets zero.
+    pub(crate) const fn new() -> Self {
+        Counter {
+            idx: [0; MAX_NDIM],
+            off: [0; K],
+        }
+    }
+
+    /// The current index, for an `nd`-dimensional shape.
+    #[inline(always)]
+    pub(crate) fn index(&self, nd: usize) -> &[usize] {
+        &self.idx[..nd]
+    }
+
+    /// Steps to the next index of `shape`, moving offset `k` by `strides[k]` of each axis that
+    /// turns; returns `false`, back at index zero, after the last index.
+    #[inline(always)]
+    pub(crate) fn advance(&mut self, shape: &[usize], strides: [&[isize]; K]) -> bool {
+        for ax in (0..shape.len()).rev() {
+            self.idx[ax] += 1;
+            for (o, s) in self.off.iter_mut().zip(&strides) {
+                *o += s[ax];
+            }
+            if self.idx[ax] < shape[ax] {
+                return true;
+            }
+            for (o, s) in self.off.iter_mut().zip(&strides) {
+                *o -= s[ax] * shape[ax] as isize;
+            }
+            self.idx[ax] = 0;
+        }
+        false
     }
 }
 
@@ -347,4 +404,32 @@ pub(crate) fn nocopy_reshape(old: &Geom, new_shape: &[usize]) -> Result<Option<G
         new.strides[nk] = last;
     }
     Ok(Some(new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_walks_c_order_with_offsets_in_step() {
+        let g = Geom::c_order(&[2, 3, 4]).unwrap();
+        let t = Geom::f_order(&[2, 3, 4]).unwrap();
+        let mut c = Counter::<2>::new();
+        let mut seen = Vec::new();
+        loop {
+            let idx = c.index(3).to_vec();
+            assert_eq!(c.off, [g.offset(&idx), t.offset(&idx)], "{idx:?}");
+            seen.push(idx);
+            if !c.advance(g.shape(), [g.strides(), t.strides()]) {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 24);
+        assert_eq!(seen[1], vec![0, 0, 1]);
+        assert_eq!(seen[23], vec![1, 2, 3]);
+        assert_eq!((c.index(3), c.off), (&[0, 0, 0][..], [0, 0]));
+        // Zero dimensions: one index, then done.
+        let mut z = Counter::<0>::new();
+        assert!(!z.advance(&[], []));
+    }
 }

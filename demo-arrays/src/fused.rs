@@ -15,7 +15,7 @@
 use std::ops::{Add, Div, Mul, Sub};
 
 use crate::array_base::{ArrayBase, ArrayView, Data, DataMut, NdArray};
-use crate::dim::{Geom, MAX_NDIM};
+use crate::dim::{Counter, Geom};
 use crate::element::{Float, Num};
 use crate::error::ArrayError;
 
@@ -106,11 +106,7 @@ impl<T: Num> Expr for Leaf<'_, T> {
     }
     #[inline(always)]
     unsafe fn at_index(&self, index: &[usize]) -> T {
-        let off: isize = index
-            .iter()
-            .zip(self.0.strides())
-            .map(|(&i, &s)| i as isize * s)
-            .sum();
+        let off = self.0.geom.offset(index);
         // SAFETY: the caller guarantees `index` is in bounds, so `off` is an element (invariant 2).
         unsafe { *self.0.ptr.as_ptr().offset(off) }
     }
@@ -238,7 +234,7 @@ impl<E: Expr> Lazy<E> {
                     o.write(unsafe { e.at_flat(i) });
                 }
             } else {
-                for_each_index(geom.shape(), |k, idx| {
+                for_each_index(&geom, |k, idx| {
                     // SAFETY: `idx` walks the in-bounds indices of the common shape.
                     out[k].write(unsafe { e.at_index(idx) });
                 });
@@ -274,7 +270,7 @@ impl<E: Expr> Lazy<E> {
         }
         let shape = out.geom;
         let mut view = out.view_mut();
-        for_each_index(shape.shape(), |_, idx| {
+        for_each_index(&shape, |_, idx| {
             let dst = view_get_mut(&mut view, idx);
             // SAFETY: `idx` is in bounds of the common shape.
             *dst = unsafe { e.at_index(idx) };
@@ -284,30 +280,18 @@ impl<E: Expr> Lazy<E> {
 }
 
 fn view_get_mut<'v, T: Num>(v: &'v mut crate::ArrayViewMut<'_, T>, idx: &[usize]) -> &'v mut T {
-    let off: isize = idx
-        .iter()
-        .zip(v.strides())
-        .map(|(&i, &s)| i as isize * s)
-        .sum();
+    let off = v.geom.offset(idx);
     // SAFETY: `idx` is in bounds (callers walk the view's own shape), so `off` is a distinct element
     // of the uniquely borrowed view (invariants 2 and 4).
     unsafe { &mut *v.ptr.as_ptr().offset(off) }
 }
 
-/// Calls `f(k, index)` for every index of `shape` in C order, `k` counting from 0.
-fn for_each_index(shape: &[usize], mut f: impl FnMut(usize, &[usize])) {
-    let n: usize = shape.iter().product();
-    let mut idx = [0usize; MAX_NDIM];
-    let nd = shape.len();
-    for k in 0..n {
-        f(k, &idx[..nd]);
-        for ax in (0..nd).rev() {
-            idx[ax] += 1;
-            if idx[ax] < shape[ax] {
-                break;
-            }
-            idx[ax] = 0;
-        }
+/// Calls `f(k, index)` for every index of `geom` in C order, `k` counting from 0.
+fn for_each_index(geom: &Geom, mut f: impl FnMut(usize, &[usize])) {
+    let mut c = Counter::<0>::new();
+    for k in 0..geom.len() {
+        f(k, c.index(geom.ndim()));
+        c.advance(geom.shape(), []);
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::array_base::{ArrayBase, NdArray, OwnedRepr, SharedArray, SharedRepr};
 use crate::buffer::{AlignedBuf, UninitBuf};
-use crate::dim::{Geom, checked_len};
+use crate::dim::{Counter, Geom, checked_len};
 use crate::element::{Element, Float, Scalar};
 use crate::error::ArrayError;
 
@@ -141,16 +141,10 @@ impl<T: Element> NdArray<T> {
     pub fn from_shape_fn(shape: &[usize], mut f: impl FnMut(&[usize]) -> T) -> Self {
         let nd = shape.len();
         Self::try_build(shape, |out| {
-            let mut idx = [0usize; crate::MAX_NDIM];
+            let mut c = Counter::<0>::new();
             for o in out {
-                o.write(f(&idx[..nd]));
-                for ax in (0..nd).rev() {
-                    idx[ax] += 1;
-                    if idx[ax] < shape[ax] {
-                        break;
-                    }
-                    idx[ax] = 0;
-                }
+                o.write(f(c.index(nd)));
+                c.advance(shape, []);
             }
         })
         .unwrap_or_else(|e| panic!("{e}"))

@@ -9,7 +9,7 @@
 use std::mem::MaybeUninit;
 
 use crate::array_base::{ArrayBase, Data, NdArray};
-use crate::dim::MAX_NDIM;
+use crate::dim::{Counter, MAX_NDIM};
 use crate::element::Element;
 use crate::error::ArrayError;
 use crate::iter::{for_each_lane, inner_stride};
@@ -87,19 +87,18 @@ impl<S: Data> ArrayBase<S> {
         let shape = &shape[..self.ndim()];
         // The result is `self` with `axis` replaced by the picks: for every outer position and every
         // pick, copy the sub-array of the axes after `axis` lane by lane.
-        let outer: usize = self.shape()[..axis].iter().product();
+        let (outer_shape, outer_strides) = (&self.shape()[..axis], &self.strides()[..axis]);
         let inner_shape = &self.shape()[axis + 1..];
         let inner_strides = &self.strides()[axis + 1..];
         let is = inner_strides.last().copied().unwrap_or(0);
         NdArray::try_build(shape, |out| {
+            if outer_shape.contains(&0) {
+                return; // no outer position: the result is empty
+            }
             let mut k = 0;
-            for o in 0..outer {
-                let mut base_outer = 0isize;
-                let mut rem = o;
-                for ax in (0..axis).rev() {
-                    base_outer += (rem % self.shape()[ax]) as isize * self.strides()[ax];
-                    rem /= self.shape()[ax];
-                }
+            let mut outer = Counter::<1>::new();
+            loop {
+                let base_outer = outer.off[0];
                 for &i in indices {
                     let i = if i < 0 { i + len as isize } else { i };
                     let base = base_outer + i * self.strides()[axis];
@@ -113,6 +112,9 @@ impl<S: Data> ArrayBase<S> {
                         }
                         k += n;
                     });
+                }
+                if !outer.advance(outer_shape, [outer_strides]) {
+                    break;
                 }
             }
         })

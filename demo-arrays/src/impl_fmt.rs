@@ -13,6 +13,7 @@
 use std::fmt;
 
 use crate::array_base::{ArrayBase, ArrayView, Data};
+use crate::dim::Counter;
 use crate::element::{DType, Element, Scalar};
 use crate::error::ShapeDisplay;
 
@@ -411,22 +412,18 @@ fn array_str<T: Element>(a: ArrayView<'_, T>) -> String {
     let summarize = a.len() > THRESHOLD;
     // The shown elements (NumPy's `_leading_trailing`), which alone decide the widths.
     let axes: Vec<Vec<usize>> = a.shape().iter().map(|&n| shown(n, summarize)).collect();
+    let lens: Vec<usize> = axes.iter().map(Vec::len).collect();
     let mut vals = Vec::new();
-    let mut pos = vec![0usize; a.ndim()];
     let mut idx = vec![0usize; a.ndim()];
-    'outer: loop {
-        for (ix, (&p, ax)) in idx.iter_mut().zip(pos.iter().zip(&axes)) {
+    let mut pos = Counter::<0>::new();
+    loop {
+        for (ix, (&p, ax)) in idx.iter_mut().zip(pos.index(a.ndim()).iter().zip(&axes)) {
             *ix = ax[p];
         }
         vals.push(*a.get(&idx).expect("shown indices are in bounds"));
-        for ax in (0..pos.len()).rev() {
-            pos[ax] += 1;
-            if pos[ax] < axes[ax].len() {
-                continue 'outer;
-            }
-            pos[ax] = 0;
+        if !pos.advance(&lens, []) {
+            break;
         }
-        break;
     }
     let layout = Layout {
         a: &a,

@@ -135,6 +135,24 @@ impl<S: DataMut> ArrayBase<S> {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Calls `f` on every element in logical order, in place.
+    pub fn map_inplace(&mut self, mut f: impl FnMut(&mut S::Elem)) {
+        if let Some(s) = self.as_slice_mut() {
+            s.iter_mut().for_each(f);
+            return;
+        }
+        let ptr = self.ptr.as_ptr();
+        let geom = self.geom;
+        let is = inner_stride(&geom);
+        for_each_lane(geom.shape(), [geom.strides()], |[o], n| {
+            for j in 0..n as isize {
+                // SAFETY: `o + j·is` is an in-bounds offset (lane of an in-bounds index), distinct
+                // per visit (invariant 4), and `&mut self` excludes other access.
+                f(unsafe { &mut *ptr.offset(o + j * is) });
+            }
+        });
+    }
+
     /// Sets every element to `value` (NumPy's `a[...] = value`).
     pub fn fill(&mut self, value: S::Elem) {
         self.map_inplace(|x| *x = value);

@@ -125,8 +125,9 @@
 //! ## Layout of the crate
 //!
 //! `element.rs` (dtypes) → `buffer.rs` (the only allocation) → `dim.rs` (inline geometry) →
-//! `array_base.rs` (the type and its invariants) → `impl_constructors.rs`, `impl_views/`,
-//! `impl_copies.rs`, `join.rs` (concatenate, stack), `impl_ops.rs`, `impl_compare.rs`
+//! `array_base.rs` (the type and its invariants) → `iter.rs` (C-order traversal: lanes,
+//! iterators) → `impl_access.rs` (`a[[i, j]]`, `get`, `as_slice`), `impl_constructors.rs`,
+//! `impl_views/` (`slicing`, `transpose`, `axes`, `broadcast`, `reshape`), `impl_copies.rs`, `join.rs` (concatenate, stack), `impl_ops.rs`, `impl_compare.rs`
 //! (comparisons, `any`/`all`, `where_`), `impl_math.rs` (`sqrt`, `exp`, `abs`, `clip`),
 //! `fused.rs`, `reduce.rs`, `reduce_axis.rs`, `impl_fmt.rs` (printing) → `npy/` (files and
 //! mappings).
@@ -137,6 +138,7 @@ mod dim;
 mod element;
 mod error;
 pub mod fused;
+mod impl_access;
 mod impl_compare;
 mod impl_constructors;
 mod impl_copies;

@@ -206,23 +206,6 @@ pub(crate) use mean_k::sum_f64_slice;
 pub(crate) use min_k::min_slice;
 pub(crate) use sum_k::sum_slice;
 
-impl<S: Data> ArrayBase<S> {
-    /// The elements as one slice in memory order if they fill a gap-free block (any axis order, any
-    /// stride signs, no broadcasting): order-independent reductions then run on it directly.
-    pub(crate) fn memory_slice(&self) -> Option<&[S::Elem]> {
-        if self.is_empty() {
-            return Some(&[]);
-        }
-        let (lo, hi) = self.geom.offset_range();
-        if (hi - lo) as usize + 1 != self.len() || self.geom.may_overlap() {
-            return None;
-        }
-        // SAFETY: the offsets `lo..=hi` are exactly the array's `len` distinct elements (no overlap,
-        // no gap), all live and initialised (invariant 2), and not written while `&self` is borrowed.
-        Some(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().offset(lo), self.len()) })
-    }
-}
-
 /// The first `n` slots of `buf` as initialised elements (`<[MaybeUninit<T>]>::assume_init_ref` is
 /// newer than this crate's minimum Rust).
 ///

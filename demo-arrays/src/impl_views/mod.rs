@@ -1,11 +1,13 @@
 //! Views: new geometry over the same elements, zero bytes allocated. Borrowing ([`view`],
-//! [`view_mut`]), slicing ([`slicing`]), axis permutation ([`transpose`]), broadcasting and reshaping
-//! of contiguous data ([`reshape`]). The copying counterparts live in `impl_copies.rs`.
+//! [`view_mut`]), slicing ([`slicing`]), axis permutation ([`transpose`]), adding and removing
+//! length-1 axes ([`axes`]), broadcasting ([`broadcast`]) and reshaping ([`reshape`]). The copying
+//! counterparts live in `impl_copies.rs`.
 //!
 //! [`view`]: crate::ArrayBase::view
 //! [`view_mut`]: crate::ArrayBase::view_mut
 
 pub mod axes;
+pub mod broadcast;
 pub mod reshape;
 pub mod slicing;
 pub mod transpose;

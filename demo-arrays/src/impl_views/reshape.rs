@@ -1,11 +1,10 @@
-//! Broadcasting (stride 0, NumPy's `np.broadcast_to`) and reshaping. Reshaping is a view whenever
+//! Reshaping (NumPy's `a.reshape`). Reshaping is a view whenever
 //! NumPy's rule finds strides for it (always for C-contiguous data; for strided data when the axes
 //! being merged are contiguous with each other) and a copy otherwise;
 //! [`to_shape`](crate::ArrayBase::to_shape) says which happened through [`CowArray`], like
 //! `ndarray`'s `to_shape`.
 
 use crate::array_base::{ArrayBase, ArrayView, Data, NdArray};
-use crate::dim::{Geom, broadcast_shapes};
 use crate::element::Element;
 use crate::error::ArrayError;
 
@@ -83,40 +82,6 @@ impl<S: crate::impl_views::Reslice> ArrayBase<S> {
 }
 
 impl<S: Data> ArrayBase<S> {
-    /// A view of this array broadcast to `shape` by NumPy's rules (length-1 and missing leading axes
-    /// get stride 0): zero bytes allocated. Read-only, since many indices reach one element.
-    pub fn broadcast(&self, shape: &[usize]) -> Result<ArrayView<'_, S::Elem>, ArrayError> {
-        if crate::dim::checked_len(shape).is_none() {
-            return Err(ArrayError::Invalid(format!(
-                "cannot broadcast to shape {}: its element count overflows usize",
-                crate::error::ShapeDisplay::of(shape)
-            )));
-        }
-        let target = broadcast_shapes(self.shape(), shape)?;
-        if target.shape() != shape {
-            return Err(ArrayError::mismatch(
-                "input operand cannot be broadcast to",
-                self.shape(),
-                shape,
-            ));
-        }
-        let mut geom = Geom::empty(shape.len())?;
-        let lead = shape.len() - self.ndim();
-        for (ax, &n) in shape.iter().enumerate() {
-            let stride = if ax < lead || self.shape()[ax - lead] != n {
-                0
-            } else {
-                self.strides()[ax - lead]
-            };
-            geom.set(ax, n, stride);
-        }
-        Ok(ArrayBase {
-            data: crate::array_base::ViewRepr::new(),
-            ptr: self.ptr,
-            geom,
-        })
-    }
-
     /// The same elements with a new shape, as a view (zero bytes allocated), whenever strides exist
     /// that show them in C order under the new shape — always for C-contiguous data, and for many
     /// strided views (NumPy's rule: the axes being merged must be contiguous with each other).
