@@ -130,17 +130,22 @@ impl<T: Num> Expr for Scalar<T> {
     }
 }
 
+/// The common shape of two operands (`None` for scalars), or an error naming both.
+fn common(a: Option<Geom>, b: Option<Geom>) -> Result<Option<Geom>, ArrayError> {
+    match (a, b) {
+        (Some(a), Some(b)) if a.shape() != b.shape() => Err(ArrayError::mismatch(
+            "fused operands must have equal shapes (broadcast explicitly first)",
+            a.shape(),
+            b.shape(),
+        )),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
 impl<L: Expr, R: Expr<Elem = L::Elem>, O: BinOp<L::Elem>> Expr for Binary<L, R, O> {
     type Elem = L::Elem;
     fn geom(&self) -> Result<Option<Geom>, ArrayError> {
-        match (self.l.geom()?, self.r.geom()?) {
-            (Some(a), Some(b)) if a.shape() != b.shape() => Err(ArrayError::mismatch(
-                "fused operands must have equal shapes (broadcast explicitly first)",
-                a.shape(),
-                b.shape(),
-            )),
-            (a, b) => Ok(a.or(b)),
-        }
+        common(self.l.geom()?, self.r.geom()?)
     }
     fn contiguous(&self) -> bool {
         self.l.contiguous() && self.r.contiguous()
@@ -154,6 +159,77 @@ impl<L: Expr, R: Expr<Elem = L::Elem>, O: BinOp<L::Elem>> Expr for Binary<L, R, 
     unsafe fn at_index(&self, index: &[usize]) -> L::Elem {
         // SAFETY: forwarded: every operand has the checked common shape.
         unsafe { O::apply(self.l.at_index(index), self.r.at_index(index)) }
+    }
+}
+
+/// A selection node: NumPy's `np.where(cond, x, y)` inside an expression ([`lazy_where`]).
+#[derive(Clone, Copy)]
+pub struct Where<'a, X, Y> {
+    c: ArrayView<'a, bool>,
+    x: X,
+    y: Y,
+}
+
+/// NumPy's `np.where(cond, x, y)` fused into the expression: `x` where `cond` is true, else `y`,
+/// each computed only where it is taken. `lazy_where(&mask, lazy(&a) * 2.0 + &b, scalar(0.0))
+/// .eval()` allocates the result only, where NumPy's `np.where(mask, a * 2 + b, 0)` allocates two
+/// temporaries first. `cond` must have the operands' shape, like every operand of a fused
+/// expression (broadcast it explicitly first). See [`where_`](crate::where_) for the unfused form.
+pub fn lazy_where<'a, S, X, Y>(
+    cond: &'a ArrayBase<S>,
+    x: Lazy<X>,
+    y: Lazy<Y>,
+) -> Lazy<Where<'a, X, Y>>
+where
+    S: Data<Elem = bool>,
+    X: Expr,
+    Y: Expr<Elem = X::Elem>,
+{
+    Lazy(Where {
+        c: cond.view(),
+        x: x.0,
+        y: y.0,
+    })
+}
+
+/// A scalar as an expression, for a branch of [`lazy_where`]: `scalar(0.0)`.
+pub fn scalar<T: Num>(x: T) -> Lazy<Scalar<T>> {
+    Lazy(Scalar(x))
+}
+
+impl<X: Expr, Y: Expr<Elem = X::Elem>> Expr for Where<'_, X, Y> {
+    type Elem = X::Elem;
+    fn geom(&self) -> Result<Option<Geom>, ArrayError> {
+        let xy = common(self.x.geom()?, self.y.geom()?)?;
+        common(Some(self.c.geom), xy)
+    }
+    fn contiguous(&self) -> bool {
+        self.c.is_c_contiguous() && self.x.contiguous() && self.y.contiguous()
+    }
+    #[inline(always)]
+    unsafe fn at_flat(&self, i: usize) -> X::Elem {
+        // SAFETY: the caller guarantees `i < len` and that every operand, `c` included, is
+        // C-contiguous, so `ptr + i` is element `i` of `c`; the same holds for `x` and `y`.
+        unsafe {
+            if *self.c.ptr.as_ptr().add(i) {
+                self.x.at_flat(i)
+            } else {
+                self.y.at_flat(i)
+            }
+        }
+    }
+    #[inline(always)]
+    unsafe fn at_index(&self, index: &[usize]) -> X::Elem {
+        let off = self.c.geom.offset(index);
+        // SAFETY: the caller guarantees `index` is in bounds of the common shape, which is `c`'s,
+        // so `off` is an element of `c` (invariant 2); the same holds for `x` and `y`.
+        unsafe {
+            if *self.c.ptr.as_ptr().offset(off) {
+                self.x.at_index(index)
+            } else {
+                self.y.at_index(index)
+            }
+        }
     }
 }
 

@@ -147,7 +147,8 @@ fn broadcast3(a: &[usize], b: &[usize], c: &[usize]) -> Result<Geom, ArrayError>
 /// together; `x` and `y` are arrays or scalars ([`Operand`]), so `where_(&a.lt(0.0)?, 0.0, &a)` is
 /// NumPy's `np.where(a < 0, 0, a)`. Allocates the result only; an error naming the three shapes if
 /// they do not broadcast (`operands could not be broadcast together with shapes (2,) (3,) ()`).
-/// To overwrite in place instead, see [`assign_where`](ArrayBase::assign_where).
+/// To overwrite in place instead, see [`assign_where`](ArrayBase::assign_where); to compute `x`
+/// or `y` without temporaries, [`lazy_where`](crate::lazy_where).
 pub fn where_<T: Element>(
     cond: impl Operand<bool>,
     x: impl Operand<T>,

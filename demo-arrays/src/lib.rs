@@ -54,6 +54,7 @@
 //! | `a.any()`, `a.all()`, `(a > 0).sum()` | `a.any()`, `a.all()`, `a.gt(0.0)?.sum()` | 0 |
 //! | `a.any(axis=k)`, `a.all(axis=k)` | `a.any_axis(k)?`, `a.all_axis(k)?` | the result |
 //! | `np.where(c, x, y)` | `where_(&c, &x, y)?` (arrays or scalars) | the result |
+//! | `np.where(c, a * 2 + b, 0)` (two temporaries) | `lazy_where(&c, lazy(&a) * 2.0 + &b, fused::scalar(0.0)).eval()?` | the result only |
 //! | `a[mask] = x`, `np.copyto(a, x, where=mask)` | `a.assign_where(&mask, x)?` | 0 |
 //! | `np.sqrt(a)`, `np.exp(a)`, `np.abs(a)`, `np.clip(a, lo, hi)` | `a.sqrt()`, `a.exp()`, `a.abs()`, `a.clip(lo, hi)` | the result |
 //! | `np.sqrt(a, out=a)`, … | `a.sqrt_inplace()`, `exp_inplace`, `abs_inplace`, `clip_inplace` | 0 |
@@ -160,7 +161,7 @@ pub use buffer::ALIGN;
 pub use dim::{Geom, INFER, MAX_NDIM};
 pub use element::{DType, Element, Float, Num, Scalar, Summable};
 pub use error::{ArrayError, ShapeDisplay, size_to_string};
-pub use fused::lazy;
+pub use fused::{lazy, lazy_where};
 pub use impl_compare::{Operand, where_};
 pub use impl_views::may_share_memory;
 pub use impl_views::reshape::CowArray;

@@ -4,7 +4,8 @@
 
 use alloc_tracker::{Tracked, measure};
 use demo_arrays::{
-    INFER, NdArray, SharedArray, SliceArg, concatenate, lazy, may_share_memory, s, stack, where_,
+    INFER, NdArray, SharedArray, SliceArg, concatenate, lazy, lazy_where, may_share_memory, s,
+    stack, where_,
 };
 
 #[global_allocator]
@@ -321,6 +322,18 @@ fn comparisons_masks_and_where_bytes() {
         (u.allocated_bytes, u.allocations),
         (N as u64 * 8, 1),
         "{u:?}"
+    );
+    // Fused: NumPy's np.where(m, a * 2 + b, 0) allocates two temporaries; this, the result only.
+    let zero = demo_arrays::fused::scalar(0.0);
+    let (f, u) = measure(|| lazy_where(&m, lazy(&a) * 2.0 + &b, zero).eval().unwrap());
+    assert_eq!(
+        (u.allocated_bytes, u.allocations, u.peak_bytes),
+        (N as u64 * 8, 1, N as u64 * 8),
+        "{u:?}"
+    );
+    assert_eq!(
+        f.to_vec(),
+        where_(&m, &(&a * 2.0 + &b), 0.0).unwrap().to_vec()
     );
     let mut c = a.clone();
     let (_, u) = measure(|| c.assign_where(&m, -1.0).unwrap());

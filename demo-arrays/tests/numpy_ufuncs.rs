@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use demo_arrays::{ArrayError, NdArray, lazy, npy, s, where_};
+use demo_arrays::fused::scalar;
+use demo_arrays::{ArrayError, NdArray, lazy, lazy_where, npy, s, where_};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -137,6 +138,29 @@ fn where_and_assign_where_match_numpy() {
     let b = where_(r.gt(0.0).unwrap(), 7.0, &c).unwrap();
     assert!(same_bits(&a.to_vec(), &want.slice(&s![0]).to_vec()));
     assert!(same_bits(&b.to_vec(), &want.slice(&s![1]).to_vec()));
+    // Fused: operands of one shape, so the row and the mask are broadcast explicitly.
+    let pos = c.gt(0.0).unwrap();
+    let r10b = r10.broadcast(&[2, 3]).unwrap();
+    let fa = lazy_where(&pos, lazy(&c) * 1.0, lazy(&r10b))
+        .eval()
+        .unwrap();
+    assert!(same_bits(&fa.to_vec(), &want.slice(&s![0]).to_vec()));
+    let rpos = r.gt(0.0).unwrap();
+    let rpos = rpos.broadcast(&[2, 3]).unwrap();
+    let fb = lazy_where(&rpos, scalar(7.0), lazy(&c)).eval().unwrap();
+    assert!(same_bits(&fb.to_vec(), &want.slice(&s![1]).to_vec()));
+    let mut into = NdArray::<f64>::zeros(&[2, 3]);
+    lazy_where(&pos, lazy(&c), scalar(0.0))
+        .eval_into(&mut into.view_mut().reversed_axes().reversed_axes())
+        .unwrap();
+    assert_eq!(into.to_vec(), where_(&pos, &c, 0.0).unwrap().to_vec());
+    assert!(
+        lazy_where(&rpos, lazy(&r), scalar(0.0))
+            .eval()
+            .unwrap_err()
+            .to_string()
+            .contains("fused operands must have equal shapes")
+    );
     let mut d = c.clone();
     let mask = d.lt(0.0).unwrap();
     d.assign_where(&mask, 0.0).unwrap();
