@@ -125,13 +125,15 @@
 //!
 //! ## Layout of the crate
 //!
-//! `element.rs` (dtypes) → `buffer.rs` (the only allocation) → `dim.rs` (inline geometry) →
-//! `array_base.rs` (the type and its invariants) → `iter.rs` (C-order traversal: lanes,
-//! iterators) → `impl_access.rs` (`a[[i, j]]`, `get`, `as_slice`), `impl_constructors.rs`,
-//! `impl_views/` (`slicing`, `transpose`, `axes`, `broadcast`, `reshape`), `impl_copies.rs`, `join.rs` (concatenate, stack), `impl_ops.rs`, `impl_compare.rs`
-//! (comparisons, `any`/`all`, `where_`), `impl_math.rs` (`sqrt`, `exp`, `abs`, `clip`),
-//! `fused.rs`, `reduce.rs`, `reduce_axis.rs`, `impl_fmt.rs` (printing) → `npy/` (files and
-//! mappings).
+//! `element.rs` (dtypes) → `buffer.rs` (the only allocation) → `dim.rs` (inline geometry, the
+//! index counter) → `storage/` (what keeps elements alive: owned, view, shared, mapped, and the
+//! registry of mapped files) → `array_base.rs` (the type and its invariants) → `iter.rs` (C-order
+//! traversal: lanes, iterators) → `impl_access.rs` (`a[[i, j]]`, `get`, `as_slice`),
+//! `impl_constructors.rs`, `impl_views/` (`slicing`, `transpose`, `axes`, `broadcast`,
+//! `reshape`), `impl_copies.rs`, `join.rs` (`concatenate`, `stack`), `impl_ops.rs`,
+//! `impl_compare.rs` (comparisons, `any`/`all`, `where_`), `impl_math.rs` (`sqrt`, `exp`, `abs`,
+//! `clip`), `fused.rs`, `reduce.rs`, `reduce_axis.rs`, `impl_fmt.rs` (printing) → `npy/` (the
+//! `.npy` format, loading, saving, opening mappings).
 
 mod array_base;
 mod buffer;
@@ -152,6 +154,7 @@ mod join;
 pub mod npy;
 pub mod reduce;
 mod reduce_axis;
+mod storage;
 
 pub use array_base::{
     ArrayBase, ArrayView, ArrayViewMut, Data, DataMut, Flags, NdArray, OwnedRepr, RawData,

@@ -4,7 +4,7 @@
 //!
 //! Mapping is `unsafe`, as in `memmap2`: the array hands out `&[T]` (and, read-write, `&mut [T]`)
 //! over the file's pages, so the file must not change under it. Within this process demo-arrays
-//! enforces that for its own functions (see `registry.rs`): [`save`](super::save) and
+//! enforces that for its own functions (see `storage/registry.rs`): [`save`](super::save) and
 //! [`create_mmap`] refuse to overwrite a mapped file, and a file mapped
 //! [`ReadWrite`](MmapMode::ReadWrite) cannot be mapped again in any mode (nor can a file mapped
 //! read-only or copy-on-write be mapped read-write). What no library can enforce is the caller's
@@ -19,56 +19,13 @@ use std::ptr::NonNull;
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
-use super::registry::{Claim, ClaimGuard, claim};
 use super::{check_dtype, checked_header, create_unmapped, geom_of, io_err, npy_err, open_checked};
-use crate::array_base::{ArrayBase, ArrayViewMut, Data, RawData, ViewRepr};
+use crate::array_base::{ArrayBase, ArrayViewMut, ViewRepr};
 use crate::element::Element;
 use crate::error::ArrayError;
-
-/// How to map the file, NumPy's `mmap_mode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MmapMode {
-    /// `'r'`: read-only.
-    ReadOnly,
-    /// `'r+'`: read-write; writes go to the file ([`MmapArray::flush`] forces them out).
-    ReadWrite,
-    /// `'c'`: copy-on-write; writes stay in this process's private pages, the file is unchanged.
-    CopyOnWrite,
-}
-
-enum Map {
-    Ro(Mmap),
-    Rw(MmapMut),
-}
-
-/// Storage of a memory-mapped array: the mapping, unmapped when the array drops, and this process's
-/// claim on the file (shared for read-only and copy-on-write, exclusive for read-write), released
-/// after the unmap.
-pub struct MmapRepr<T: Element> {
-    map: Map,
-    mode: MmapMode,
-    // Declared after `map`: fields drop in order, so the claim outlives the mapping.
-    _claim: ClaimGuard,
-    _elem: PhantomData<T>,
-}
-
-impl<T: Element> RawData for MmapRepr<T> {
-    type Elem = T;
-    fn base_nbytes(&self) -> Option<usize> {
-        None
-    }
-    fn writeable(&self) -> bool {
-        self.mode != MmapMode::ReadOnly
-    }
-}
-// SAFETY: the mapping is owned by the array and lives until it drops. Through demo-arrays the file
-// is written only via `try_view_mut(&mut self)` of the one read-write mapping (the registry refuses
-// a second mapping of a read-write-mapped file and overwriting a mapped one); everything else that
-// could write it is excluded by the caller of `open_mmap`/`create_mmap` (their `# Safety`).
-unsafe impl<T: Element> Data for MmapRepr<T> {}
-
-/// An array whose elements live in a memory-mapped `.npy` file.
-pub type MmapArray<T> = ArrayBase<MmapRepr<T>>;
+use crate::storage::mmap::Map;
+use crate::storage::registry::{Claim, ClaimGuard, claim};
+use crate::storage::{MmapArray, MmapMode, MmapRepr};
 
 /// Maps a `.npy` file as an array of `T` (NumPy's `np.load(path, mmap_mode='r' | 'r+' | 'c')`).
 /// Checks the header, that the data length matches the shape exactly, that the data offset is

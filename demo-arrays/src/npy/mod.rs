@@ -10,20 +10,21 @@
 
 mod header;
 mod mmap;
-mod registry;
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
+pub use crate::storage::{MmapArray, MmapMode, MmapRepr};
 pub use header::Header;
-pub use mmap::{MmapArray, MmapMode, MmapRepr, create_mmap, open_mmap};
+pub use mmap::{create_mmap, open_mmap};
 
 use crate::array_base::{ArrayBase, Data, NdArray};
 use crate::buffer::AlignedBuf;
 use crate::dim::Geom;
 use crate::element::Element;
 use crate::error::ArrayError;
+use crate::storage::registry::{Claim, ClaimGuard, claim};
 
 pub(crate) fn npy_err(path: &Path, problem: impl Into<String>) -> ArrayError {
     ArrayError::Npy {
@@ -75,7 +76,7 @@ pub(crate) fn checked_header(file: &mut File, path: &Path) -> Result<Header, Arr
 /// process has it memory-mapped (truncating would make the mapping's pages fault, writing would
 /// change data handed out as `&[T]`): then an error, and the file is untouched. The returned claim
 /// keeps others from mapping the file until it is dropped.
-pub(crate) fn create_unmapped(path: &Path) -> Result<(File, registry::ClaimGuard), ArrayError> {
+pub(crate) fn create_unmapped(path: &Path) -> Result<(File, ClaimGuard), ArrayError> {
     let file = File::options()
         .read(true)
         .write(true)
@@ -83,7 +84,7 @@ pub(crate) fn create_unmapped(path: &Path) -> Result<(File, registry::ClaimGuard
         .truncate(false) // not yet: first check nobody in this process maps it
         .open(path)
         .map_err(|e| io_err(path, e))?;
-    let guard = registry::claim(&file, registry::Claim::Exclusive)
+    let guard = claim(&file, Claim::Exclusive)
         .map_err(|p| npy_err(path, format!("refusing to overwrite: {p}")))?;
     file.set_len(0).map_err(|e| io_err(path, e))?;
     Ok((file, guard))
