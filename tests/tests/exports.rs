@@ -10,6 +10,14 @@
 //!   `xml.dom.minidom`) and names the peak's owner with its bytes; headless Chromium renders it
 //!   (its DOM after the SVG's own script laid the names out shows `export_known::spike` in full)
 //!   and its screenshot, kept as `/tmp/shots/flame-peak.png`, has the frames' colour and text.
+//! - diff: `Snapshot::diff` between a snapshot taken after `holder` and the final one names the
+//!   pages (+2 048 000 bytes, +500 blocks), then the held block, largest first, and neither the
+//!   freed spike nor the holder, which did not grow.
+//! - DHAT: valgrind's own viewer code (`/usr/libexec/valgrind/dh_view.js`, shipped with valgrind)
+//!   loads the JSON under node (`dh_view_harness.js` stands in for the browser's DOM) without an
+//!   error; the tree it builds has t-gmax and t-end bytes equal to the heap's peak and live bytes
+//!   and each known callsite's figures, and the page it draws states them. Headless Chromium then
+//!   shows the real `dh_view.html`'s script and style on the file: `/tmp/shots/dhat-viewer.png`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,6 +42,8 @@ struct Known {
     live: u64,
     /// The heap's peak (t-gmax) bytes.
     peak: u64,
+    /// `Snapshot::diff` from the snapshot taken after `holder`: function, bytes, blocks gained.
+    grew: Vec<(String, u64, i64)>,
 }
 
 impl Known {
@@ -53,6 +63,7 @@ fn known() -> &'static Known {
         cmd.env("ALLOC_TRACKER", "report=off");
         for (key, file) in [
             ("pprof", "heap.pb.gz"),
+            ("dhat", "dhat.json"),
             ("folded_peak", "peak.folded"),
             ("folded_exit", "exit.folded"),
             ("folded_total", "total.folded"),
@@ -74,7 +85,21 @@ fn known() -> &'static Known {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or_else(|| panic!("no {key}= in {line}"))
         };
+        let grew = out
+            .stdout
+            .lines()
+            .filter_map(|l| {
+                let mut words = l.strip_prefix("grew ")?.split(' ');
+                let function = words.next()?.to_owned();
+                Some((
+                    function,
+                    words.next()?.parse().ok()?,
+                    words.next()?.parse().ok()?,
+                ))
+            })
+            .collect();
         Known {
+            grew,
             live: figure("live"),
             peak: figure("peak"),
             dir,
@@ -477,4 +502,263 @@ fn flame_graph_renders_in_headless_chromium_with_its_names() {
         "{dark} dark (text) pixels in {}",
         shot.display()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// DHAT
+
+/// valgrind's DHAT viewer, whose code the tests run.
+const DH_VIEW: &str = "/usr/libexec/valgrind";
+
+/// One node of the viewer's tree: its figures (`tb`, `gb`, …) and first frame.
+#[derive(Debug)]
+struct DhNode {
+    figures: HashMap<String, String>,
+    frame: String,
+}
+
+impl DhNode {
+    fn get(&self, key: &str) -> u64 {
+        self.figures[key]
+            .parse()
+            .unwrap_or_else(|_| panic!("{key}={} of {self:?}", self.figures[key]))
+    }
+}
+
+/// What the viewer made of `dhat.json`: `tg`, `te`, the root, the nodes below it, the page.
+fn dh_view() -> (u64, u64, DhNode, Vec<DhNode>, String) {
+    assert!(
+        std::path::Path::new(&format!("{DH_VIEW}/dh_view.js")).exists(),
+        "valgrind's dh_view.js is missing: apt-get install valgrind (.ci/run does)"
+    );
+    let harness = format!("{}/tests/dh_view_harness.js", env!("CARGO_MANIFEST_DIR"));
+    let json = known().path("dhat.json");
+    let out = tool(
+        "node",
+        &[
+            &harness,
+            &format!("{DH_VIEW}/dh_view.js"),
+            json.to_str().unwrap(),
+        ],
+        "apt-get install nodejs",
+    );
+    let (head, page) = out
+        .split_once("\npage:\n")
+        .unwrap_or_else(|| panic!("{out}"));
+    let node = |rest: &str| {
+        let mut figures = HashMap::new();
+        let mut words = rest.split(' ');
+        let mut frame = Vec::new();
+        for w in words.by_ref() {
+            match w.split_once('=') {
+                Some((k, v)) if frame.is_empty() && k.len() <= 3 => {
+                    figures.insert(k.to_owned(), v.to_owned());
+                }
+                _ => frame.push(w),
+            }
+        }
+        DhNode {
+            figures,
+            frame: frame.join(" "),
+        }
+    };
+    let (mut times, mut root, mut kids) = (None, None, Vec::new());
+    for line in head.lines() {
+        if let Some(rest) = line.strip_prefix("times ") {
+            times = Some(node(rest));
+        } else if let Some(rest) = line.strip_prefix("root ") {
+            root = Some(node(rest));
+        } else if let Some(rest) = line.strip_prefix("kid ") {
+            kids.push(node(rest));
+        }
+    }
+    let times = times.unwrap_or_else(|| panic!("{out}"));
+    (
+        times.get("tg"),
+        times.get("te"),
+        root.unwrap_or_else(|| panic!("{out}")),
+        kids,
+        page.to_owned(),
+    )
+}
+
+/// `1234567` as the viewer prints it (en-US grouping): `1,234,567`.
+fn en_us(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[test]
+fn dhat_json_loads_in_valgrinds_viewer_with_t_gmax_and_t_end_bytes_exact() {
+    let (tg, te, root, kids, page) = dh_view();
+    let known = known();
+    assert_eq!(root.get("gb"), known.peak, "t-gmax bytes\n{page}");
+    assert_eq!(root.get("eb"), known.live, "t-end bytes\n{page}");
+    assert!(
+        0 < tg && tg <= te,
+        "t-gmax {tg} µs within the run of {te} µs"
+    );
+    for line in [
+        format!("At t-gmax: {} bytes (100%)", en_us(known.peak)),
+        format!("At t-end:  {} bytes (100%)", en_us(known.live)),
+        "Mode:    rust-heap".to_owned(),
+    ] {
+        assert!(
+            page.contains(&line),
+            "the viewer does not show {line:?}:\n{page}"
+        );
+    }
+    let kid = |function: &str| {
+        kids.iter()
+            .find(|k| k.frame.contains(&format!(": export_known::{function} (")))
+            .unwrap_or_else(|| panic!("no node for {function}: {kids:#?}"))
+    };
+    let page_node = kid("page");
+    let figures =
+        |n: &DhNode| ["tb", "tbk", "mb", "mbk", "gb", "gbk", "eb", "ebk"].map(|k| n.get(k));
+    let half = PAGES - PAGES_FREED;
+    assert_eq!(
+        figures(page_node),
+        [
+            PAGES * PAGE_BYTES,
+            PAGES,
+            PAGES * PAGE_BYTES, // every page was live before half were freed
+            PAGES,
+            half * PAGE_BYTES,
+            half,
+            half * PAGE_BYTES,
+            half,
+        ]
+    );
+    assert!(
+        page_node.frame.contains("src/bin/export_known.rs:"),
+        "{page_node:?}"
+    );
+    assert_eq!(
+        figures(kid("spike")),
+        [SPIKE_BYTES, 1, SPIKE_BYTES, 1, SPIKE_BYTES, 1, 0, 0]
+    );
+    assert_eq!(
+        figures(kid("keep")),
+        [KEEP_BYTES, 1, KEEP_BYTES, 1, KEEP_BYTES, 1, KEEP_BYTES, 1]
+    );
+    // Lifetimes: the spike lived a moment, the held block from before t-gmax to t-end.
+    let keep_lifetime = kid("keep").get("tl");
+    assert!(kid("spike").get("tl") <= keep_lifetime, "{kids:#?}");
+    assert!(keep_lifetime >= te - tg && keep_lifetime <= te, "{kids:#?}");
+}
+
+#[test]
+fn dhat_viewer_page_renders_in_headless_chromium() {
+    // dh_view.html loads a file through a file picker, which a headless browser cannot click:
+    // this page is dh_view.html with the same script and style, and the file's text inline,
+    // loaded as its "Load…" button does (JSON.parse, buildTree, displayTree), sorted by bytes at
+    // t-gmax.
+    let json = std::fs::read_to_string(known().path("dhat.json")).unwrap();
+    let html = format!(
+        r#"<!DOCTYPE html>
+<html>
+  <head>
+    <meta charset="UTF-8">
+    <link rel="stylesheet" href="file://{DH_VIEW}/dh_view.css">
+    <script src="file://{DH_VIEW}/dh_view.js"></script>
+    <script type="application/json" id="dhat">{}</script>
+    <script>
+      function loadInline() {{
+        onLoad();
+        tryFunc(() => {{
+          gFilename = "dhat.json";
+          gData = JSON.parse(document.getElementById("dhat").textContent);
+          buildTree();
+          const i = gSelectData.findIndex((d) => d.cmpField === "_atTGmaxBytes");
+          gSelect.childNodes[i].selected = true;
+          displayTree();
+        }});
+      }}
+    </script>
+  </head>
+  <body onload="loadInline()"></body>
+</html>
+"#,
+        json.replace("</", "<\\/")
+    );
+    let page = known().path("dhat-view.html");
+    std::fs::write(&page, html).unwrap();
+    let url = format!("file://{}", page.display());
+    let dom = chromium(&["--dump-dom"], &url);
+    assert!(!dom.contains("class=\"error\""), "{dom}");
+    // The page's text, without the inline file and the tags (bold figures are spans of their own).
+    let body = &dom[dom.find("<body").unwrap_or_else(|| panic!("{dom}"))..];
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let peak = format!("At t-gmax: {} bytes (100%)", en_us(known().peak));
+    assert!(text.contains(&peak), "no {peak:?} in\n{text}");
+    assert!(text.contains(": export_known::spike ("), "{text}");
+    std::fs::create_dir_all(SHOTS).unwrap();
+    let shot = std::path::Path::new(SHOTS).join("dhat-viewer.png");
+    let _ = std::fs::remove_file(&shot);
+    chromium(
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1200,1000",
+        ],
+        &url,
+    );
+    let (width, pixels) = png_pixels(&shot);
+    assert_eq!(width, 1200);
+    let dark = pixels.iter().filter(|p| p.iter().all(|&c| c < 90)).count();
+    eprintln!("{}: {dark} dark (text) pixels", shot.display());
+    assert!(
+        dark > 5000,
+        "{dark} dark (text) pixels in {}",
+        shot.display()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// diff
+
+#[test]
+fn diff_names_the_callsites_that_grew_largest_first() {
+    let grew = &known().grew;
+    let half = PAGES - PAGES_FREED;
+    assert_eq!(
+        grew.first(),
+        Some(&(
+            "export_known::page".to_owned(),
+            half * PAGE_BYTES,
+            half as i64
+        )),
+        "{grew:#?}"
+    );
+    assert_eq!(
+        grew.get(1),
+        Some(&("export_known::keep".to_owned(), KEEP_BYTES, 1)),
+        "{grew:#?}"
+    );
+    assert!(
+        grew.windows(2).all(|w| w[0].1 >= w[1].1),
+        "largest first: {grew:#?}"
+    );
+    for gone in ["export_known::spike", "export_known::holder"] {
+        assert!(
+            !grew.iter().any(|g| g.0 == gone),
+            "{gone} did not grow: {grew:#?}"
+        );
+    }
 }

@@ -5,7 +5,9 @@
 //! `SPIKE_BYTES` and frees them, making the heap's peak (see `integration_tests::export_known`).
 //! Then one `snapshot()` is written by each writer to the paths given as `key=path` arguments
 //! (keys `pprof`, `dhat`, `folded_peak`, `folded_exit`, `folded_total`, `svg_peak`, `svg_exit`), and the
-//! snapshot's global figures are printed on stdout: `heap live=<bytes> peak=<bytes>`.
+//! snapshot's global figures are printed on stdout: `heap live=<bytes> peak=<bytes>`, after
+//! the snapshot's `diff` from one taken right after `holder`: `grew <function> <bytes> <blocks>`
+//! for each callsite that grew, largest first.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -46,6 +48,7 @@ fn main() {
         })
         .collect();
     let mut pages = holder();
+    let early = alloc_tracker::snapshot();
     for _ in 0..PAGES {
         pages.push(page());
     }
@@ -62,6 +65,7 @@ fn main() {
         let mut w = BufWriter::new(File::create(path).expect("output file"));
         match key.as_str() {
             "pprof" => snap.write_pprof(&mut w),
+            "dhat" => snap.write_dhat(&mut w),
             "folded_peak" => snap.write_folded(&mut w, Metric::Peak),
             "folded_exit" => snap.write_folded(&mut w, Metric::Exit),
             "folded_total" => snap.write_folded(&mut w, Metric::Total),
@@ -70,6 +74,17 @@ fn main() {
             other => panic!("unknown output {other}"),
         }
         .unwrap_or_else(|e| panic!("writing {key} to {path}: {e}"));
+    }
+    for growth in snap.diff(&early) {
+        let function = growth
+            .resolve()
+            .first()
+            .map_or_else(|| "?".to_owned(), |f| f.function.clone());
+        println!(
+            "grew {function} {} {}",
+            growth.grown_bytes(),
+            growth.grown_blocks()
+        );
     }
     let heap = snap.heap();
     println!("heap live={} peak={}", heap.live_bytes, heap.peak_bytes);
