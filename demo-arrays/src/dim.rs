@@ -276,14 +276,11 @@ pub(crate) fn resolve_shape(len: usize, shape: &[usize]) -> Result<Geom, ArrayEr
             "can only specify one unknown dimension".into(),
         ));
     }
-    let known = shape
-        .iter()
-        .filter(|&&n| n != INFER)
-        .try_fold(1usize, |acc, &n| acc.checked_mul(n));
-    match known {
+    let mut resolved = [0usize; MAX_NDIM];
+    resolved[..shape.len()].copy_from_slice(shape);
+    resolved[ax] = 1;
+    match checked_len(&resolved[..shape.len()]) {
         Some(k) if k != 0 && len.is_multiple_of(k) => {
-            let mut resolved = [0usize; MAX_NDIM];
-            resolved[..shape.len()].copy_from_slice(shape);
             resolved[ax] = len / k;
             g = Geom::c_order(&resolved[..shape.len()])?;
             Ok(g)
@@ -310,6 +307,14 @@ pub(crate) fn resolve_shape(len: usize, shape: &[usize]) -> Result<Geom, ArrayEr
 /// Checked element count of `shape`: `None` if it overflows `usize`.
 pub(crate) fn checked_len(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n))
+}
+
+/// Checked byte count of `shape` with `itemsize`-byte elements, as a file length: `None` if it
+/// overflows `u64`.
+pub(crate) fn checked_file_bytes(shape: &[usize], itemsize: usize) -> Option<u64> {
+    shape
+        .iter()
+        .try_fold(itemsize as u64, |acc, &n| acc.checked_mul(n as u64))
 }
 
 /// NumPy broadcasting: align shapes at the right; each pair of lengths must be equal or one of them 1.

@@ -34,11 +34,7 @@ pub struct Header {
 impl Header {
     /// Bytes of data the header promises (`None` if that overflows).
     pub fn data_len(&self) -> Option<u64> {
-        self.shape
-            .iter()
-            .try_fold(self.dtype.itemsize() as u64, |acc, &n| {
-                acc.checked_mul(n as u64)
-            })
+        crate::dim::checked_file_bytes(&self.shape, self.dtype.itemsize())
     }
 }
 

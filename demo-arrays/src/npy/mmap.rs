@@ -159,9 +159,7 @@ pub unsafe fn create_mmap<T: Element>(
 ) -> Result<MmapArray<T>, ArrayError> {
     let path = path.as_ref();
     let header = super::header::write_header(T::DTYPE, false, shape);
-    let data = shape
-        .iter()
-        .try_fold(size_of::<T>() as u64, |acc, &n| acc.checked_mul(n as u64))
+    let data = crate::dim::checked_file_bytes(shape, size_of::<T>())
         .ok_or_else(|| ArrayError::out_of_memory(shape, T::DTYPE))?;
     // The exclusive claim taken before truncating becomes the read-write mapping's claim: no other
     // mapping of the file can start in between.
