@@ -85,6 +85,7 @@ pub(crate) fn ensure_registered() {
 fn first_use() {
     USED.store(true, Relaxed);
     register();
+    crate::clock::start_thread();
     crate::blockmap::register_fork_handlers();
 }
 

@@ -9,7 +9,6 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::blockmap::{self, Removed};
 use crate::capture;
-use crate::clock;
 use crate::config;
 use crate::counters;
 use crate::guard::Guard;
@@ -34,10 +33,9 @@ pub(crate) fn alloc(guard: &Guard, ptr: *mut u8, size: usize, live: u64) {
     counters::reached(live);
     match callsite(guard) {
         Some(cs) => {
-            let now = clock::ticks();
-            cs.add(size, now);
+            cs.add(size);
             if !blockmap::insert(ptr as usize, size, cs) {
-                return untracked(cs, size, now);
+                return untracked(cs, size);
             }
         }
         None => counters::block_added(size),
@@ -50,8 +48,8 @@ pub(crate) fn alloc(guard: &Guard, ptr: *mut u8, size: usize, live: u64) {
 /// misses the map, balances. The thread's `measure` figures never saw it.
 #[cold]
 #[inline(never)]
-fn untracked(cs: &Callsite, size: usize, now: u64) {
-    cs.unadd(size, now);
+fn untracked(cs: &Callsite, size: usize) {
+    cs.unadd(size);
     counters::untracked(size);
 }
 
@@ -185,15 +183,14 @@ pub(crate) fn realloc_done(
     }
     match callsite(guard) {
         Some(cs) => {
-            let now = clock::ticks();
-            cs.add(new_size, now);
+            cs.add(new_size);
             cs.reallocs.fetch_add(1, Relaxed);
             if let Some(old) = &moving.old {
                 cs.grew_from(old.cs);
             }
             if !blockmap::insert(new as usize, new_size, cs) {
                 cs.reallocs.fetch_sub(1, Relaxed);
-                return untracked(cs, new_size, now);
+                return untracked(cs, new_size);
             }
         }
         None => counters::block_moved(new_size),

@@ -52,10 +52,9 @@ pub(crate) struct Callsite {
     /// Live bytes and blocks when the heap was last at its peak (t-gmax).
     pub peak_bytes: AtomicU64,
     pub peak_blocks: AtomicU64,
-    /// Wrapping sums of the [`clock`] ticks at which this callsite's blocks were allocated, and
-    /// at which those freed were freed (see [`Callsite::lifetime_ticks`]).
-    pub alloc_ticks: AtomicU64,
-    pub free_ticks: AtomicU64,
+    /// The summed lifetime of this callsite's blocks in nanoseconds, as sampled so far (see
+    /// `clock.rs`: the integral of its live blocks over time).
+    pub lifetime_ns: AtomicU64,
     /// Successful reallocs that made a block here (each also counts in `total_blocks`).
     pub reallocs: AtomicU64,
     /// Temporaries: blocks allocated here and freed by their thread with no allocation of that
@@ -82,8 +81,7 @@ impl Callsite {
             max_live_blocks: AtomicU64::new(0),
             peak_bytes: AtomicU64::new(0),
             peak_blocks: AtomicU64::new(0),
-            alloc_ticks: AtomicU64::new(0),
-            free_ticks: AtomicU64::new(0),
+            lifetime_ns: AtomicU64::new(0),
             reallocs: AtomicU64::new(0),
             temporaries: AtomicU64::new(0),
             grown_from: AtomicU32::new(NO_ORIGIN),
@@ -97,11 +95,10 @@ impl Callsite {
         self.id
     }
 
-    /// Counts a block of `size` bytes allocated here at `now` ([`clock::ticks`]).
+    /// Counts a block of `size` bytes allocated here.
     #[inline]
-    pub(crate) fn add(&self, size: usize, now: u64) {
+    pub(crate) fn add(&self, size: usize) {
         let size = size as u64;
-        self.alloc_ticks.fetch_add(now, Relaxed);
         let total = self.total_bytes.fetch_add(size, Relaxed) + size;
         self.total_blocks.fetch_add(1, Relaxed);
         let live = total.saturating_sub(self.freed_bytes.load(Relaxed));
@@ -141,10 +138,9 @@ impl Callsite {
         }
     }
 
-    /// Takes back [`Callsite::add`]`(size, now)` (the block could not be recorded).
+    /// Takes back [`Callsite::add`]`(size)` (the block could not be recorded).
     #[cold]
-    pub(crate) fn unadd(&self, size: usize, now: u64) {
-        self.alloc_ticks.fetch_sub(now, Relaxed);
+    pub(crate) fn unadd(&self, size: usize) {
         self.total_bytes.fetch_sub(size as u64, Relaxed);
         self.total_blocks.fetch_sub(1, Relaxed);
     }
@@ -152,20 +148,8 @@ impl Callsite {
     /// Counts a block of `size` bytes allocated here being freed.
     #[inline]
     pub(crate) fn remove(&self, size: usize) {
-        self.free_ticks.fetch_add(clock::ticks(), Relaxed);
         self.freed_bytes.fetch_add(size as u64, Relaxed);
         self.freed_blocks.fetch_add(1, Relaxed);
-    }
-
-    /// The summed lifetime, in [`clock`] ticks, of every block allocated here, live ones counted
-    /// up to `now`: the sum of free times minus the sum of allocation times, plus `now` for each
-    /// live block (wrapping arithmetic: only the result need fit).
-    pub(crate) fn lifetime_ticks(&self, now: u64) -> u64 {
-        let freed = self.free_ticks.load(Relaxed);
-        let allocated = self.alloc_ticks.load(Relaxed);
-        freed
-            .wrapping_sub(allocated)
-            .wrapping_add(now.wrapping_mul(self.live_blocks()))
     }
 
     /// Bytes in this callsite's live blocks.
@@ -310,18 +294,18 @@ pub(crate) fn callsites() -> impl Iterator<Item = &'static Callsite> {
     })
 }
 
-/// When the per-callsite t-gmax figures were last copied ([`clock`] ticks; 0: never).
-static PEAK_TICKS: AtomicU64 = AtomicU64::new(0);
+/// When the per-callsite t-gmax figures were last copied ([`clock::now_ns`]; 0: never).
+static PEAK_NS: AtomicU64 = AtomicU64::new(0);
 
-/// When the heap was last seen at its peak, as the [`clock`] read it (0: never).
-pub(crate) fn peak_ticks() -> u64 {
-    PEAK_TICKS.load(Relaxed)
+/// When the heap was last seen at its peak ([`clock::now_ns`]; 0: never).
+pub(crate) fn peak_ns() -> u64 {
+    PEAK_NS.load(Relaxed)
 }
 
 /// Copies every callsite's live figures into its t-gmax figures (the heap is at its peak).
 pub(crate) fn copy_peak() {
     crate::counters::peak_copied();
-    PEAK_TICKS.store(clock::ticks(), Relaxed);
+    PEAK_NS.store(clock::now_ns(), Relaxed);
     for cs in callsites() {
         cs.peak_bytes.store(cs.live_bytes(), Relaxed);
         cs.peak_blocks.store(cs.live_blocks(), Relaxed);

@@ -53,7 +53,7 @@ static GENERATION: AtomicU32 = AtomicU32::new(0);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// The signal used: the third highest real-time signal (glibc keeps the lowest ones).
-fn signal() -> libc::c_int {
+pub(crate) fn signal() -> libc::c_int {
     libc::SIGRTMAX() - 2
 }
 
