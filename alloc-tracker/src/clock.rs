@@ -36,7 +36,18 @@ static THREAD_STARTED: AtomicBool = AtomicBool::new(false);
 
 /// The monotonic clock in nanoseconds.
 pub(crate) fn now_ns() -> u64 {
-    crate::exit::now_ns()
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Seconds since the tracker started.
+pub(crate) fn elapsed_secs() -> f64 {
+    since_start_ns(now_ns()) as f64 / 1e9
 }
 
 /// Notes the start of the clock (the tracker's registration, at load).

@@ -23,7 +23,7 @@
 //! inherited blocks.
 
 use core::ffi::{c_char, c_int};
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
 
 use crate::config::{self, ReportTo};
 use crate::guard::Guard;
@@ -47,25 +47,8 @@ static REGISTERED: AtomicBool = AtomicBool::new(false);
 /// (for `measure`, say) without installing `Tracked` prints no report.
 static USED: AtomicBool = AtomicBool::new(false);
 static REPORTED: AtomicBool = AtomicBool::new(false);
-static START_NS: AtomicU64 = AtomicU64::new(0);
 /// The process that registered the exit handler: the only one that reports (see the module docs).
 static OWNER_PID: AtomicI32 = AtomicI32::new(0);
-
-/// Monotonic clock in nanoseconds.
-pub(crate) fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// Seconds since the tracker started.
-pub(crate) fn elapsed_secs() -> f64 {
-    now_ns().saturating_sub(START_NS.load(Relaxed)) as f64 / 1e9
-}
 
 /// Marks the tracker as in use and registers the exit and fork handlers (once). Called by the
 /// first recorded allocation, after the inner allocator served it.
@@ -96,7 +79,6 @@ fn register() {
     if REGISTERED.swap(true, Relaxed) {
         return;
     }
-    START_NS.store(now_ns(), Relaxed);
     crate::clock::start();
     // SAFETY: `getpid` has no preconditions and cannot fail.
     OWNER_PID.store(unsafe { libc::getpid() }, Relaxed);

@@ -198,7 +198,7 @@ pub(crate) fn realloc_done(
     thread.note_alloc(new as usize, new_size);
 }
 
-/// When the last refusal line was written ([`crate::exit::now_ns`]; 0: never).
+/// When the last refusal line was written ([`crate::clock::now_ns`]; 0: never).
 static REFUSAL_SHOWN_NS: AtomicU64 = AtomicU64::new(0);
 /// Refusals not shown since the last line.
 static REFUSALS_HIDDEN: AtomicU64 = AtomicU64::new(0);
@@ -219,7 +219,7 @@ static REFUSALS_HIDDEN: AtomicU64 = AtomicU64::new(0);
 #[cold]
 #[inline(never)]
 pub(crate) fn refused(size: usize, growth: usize, refused: counters::Refused) {
-    let now = crate::exit::now_ns().max(1);
+    let now = crate::clock::now_ns().max(1);
     let shown = REFUSAL_SHOWN_NS.load(Relaxed);
     if (shown != 0 && now.saturating_sub(shown) < 1_000_000_000)
         || REFUSAL_SHOWN_NS

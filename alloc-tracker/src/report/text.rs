@@ -7,9 +7,9 @@
 use core::fmt::Write as _;
 use core::sync::atomic::Ordering::Relaxed;
 
+use crate::clock;
 use crate::config::Config;
 use crate::counters;
-use crate::exit;
 use crate::guard::Guard;
 use crate::report::model::{self, Shape, Site};
 use crate::report::{Rendered, classify, group, human, plural, untracked_line};
@@ -19,7 +19,7 @@ use crate::table::{self, Callsite};
 /// Renders the report. Under the guard: every byte here is the tracker's own. With a scan
 /// (`scan=on`, callsites recorded), live blocks are classified; otherwise all are listed.
 pub(crate) fn render(guard: &Guard, cfg: &Config, when: &str, start: scan::Start) -> Rendered {
-    let elapsed = exit::elapsed_secs();
+    let elapsed = clock::elapsed_secs();
     if counters::peak_is_now() {
         table::copy_peak();
     }

@@ -221,7 +221,7 @@ pub(crate) fn stop_others() -> Stopped {
     // Other threads blocking the signal are usually starting (glibc blocks every signal while it
     // creates a thread, and the new thread's start argument, a block, is held only by it): they
     // are listed again until they unblock it or [`BLOCKED_WAIT_NS`] passes.
-    let start = crate::exit::now_ns();
+    let start = crate::clock::now_ns();
     let mut blocked_now;
     // New threads may appear while the first ones stop (a thread that was being created): list
     // again until a round finds none.
@@ -268,7 +268,7 @@ pub(crate) fn stop_others() -> Stopped {
             wait_for_stops(&mut stopped);
             continue;
         }
-        if blocked_now == 0 || crate::exit::now_ns() - start > BLOCKED_WAIT_NS {
+        if blocked_now == 0 || crate::clock::now_ns() - start > BLOCKED_WAIT_NS {
             break;
         }
         let pause = libc::timespec {
@@ -284,7 +284,7 @@ pub(crate) fn stop_others() -> Stopped {
 
 /// Waits until every signalled thread has stopped or exited, or the timeout passes.
 fn wait_for_stops(stopped: &mut Stopped) {
-    let start = crate::exit::now_ns();
+    let start = crate::clock::now_ns();
     loop {
         let mut waiting = 0;
         for slot in &SLOTS[..USED.load(SeqCst).min(MAX_THREADS)] {
@@ -304,7 +304,7 @@ fn wait_for_stops(stopped: &mut Stopped) {
         if waiting == 0 {
             return;
         }
-        if crate::exit::now_ns() - start > TIMEOUT_NS {
+        if crate::clock::now_ns() - start > TIMEOUT_NS {
             for slot in &SLOTS[..USED.load(SeqCst).min(MAX_THREADS)] {
                 if slot.state.swap(0, SeqCst) == PENDING {
                     stopped.not_stopped += 1;
