@@ -1,9 +1,13 @@
 //! Introspection: the usable size of a block and jemalloc's global statistics.
+//!
+//! Statistics are read with `mallctl` through `tikv-jemalloc-sys` itself, not `tikv-jemalloc-ctl`:
+//! `-ctl` 0.5 has no `stats` feature and 0.6/0.7 hide their `stats` module without it, so no single
+//! `-ctl` requirement spans 0.5 to 0.7. Calling `mallctl` directly keeps this crate to one
+//! jemalloc crate, `tikv-jemalloc-sys` `>=0.5, <0.8`, which Cargo unifies with whatever version the
+//! rest of a program's dependency graph uses (see the crate docs, "Next to other jemalloc users").
 
-use core::ffi::c_void;
+use core::ffi::{CStr, c_int, c_void};
 use std::fmt;
-
-use tikv_jemalloc_ctl::{epoch, stats as jstats};
 
 /// The number of bytes usable in the block at `ptr` (jemalloc's size class, `>=` the requested size).
 ///
@@ -33,26 +37,85 @@ pub struct AllocatorStats {
 }
 
 /// Why [`stats`] could not read jemalloc's statistics.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatsError {
     what: &'static str,
-    cause: tikv_jemalloc_ctl::Error,
+    /// The `errno`-style code `mallctl` returned.
+    code: c_int,
+}
+
+impl StatsError {
+    /// What the code means for this call, in the words of jemalloc's manual (`mallctl`, RETURN VALUES).
+    fn meaning(&self) -> &'static str {
+        match self.code {
+            libc::ENOENT => "no such statistic (is jemalloc built without `--enable-stats`?)",
+            libc::EINVAL => "invalid argument (size mismatch)",
+            libc::EPERM => "not permitted",
+            libc::EAGAIN => "a memory allocation failure occurred",
+            libc::EFAULT => "an interface with side effects failed",
+            _ => "unexpected error",
+        }
+    }
 }
 
 impl fmt::Display for StatsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "cannot read jemalloc statistic `{}`: {}",
-            self.what, self.cause
+            "cannot read jemalloc statistic `{}`: mallctl returned {} ({})",
+            self.what,
+            self.code,
+            self.meaning()
         )
     }
 }
 
 impl std::error::Error for StatsError {}
 
-fn read(what: &'static str, r: tikv_jemalloc_ctl::Result<usize>) -> Result<usize, StatsError> {
-    r.map_err(|cause| StatsError { what, cause })
+/// Reads the `size_t` statistic `name` (NUL-terminated) with `mallctl`.
+fn read(name: &'static CStr) -> Result<usize, StatsError> {
+    let mut value: usize = 0;
+    let mut len = core::mem::size_of::<usize>();
+    // SAFETY: every name passed here is a `size_t` mallctl (jemalloc's manual), so jemalloc writes at
+    // most `len` = `size_of::<usize>()` bytes to `value`; no new value is written (null, 0).
+    let code = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            name.as_ptr(),
+            (&raw mut value).cast::<c_void>(),
+            &mut len,
+            core::ptr::null_mut(),
+            0,
+        )
+    };
+    match code {
+        0 => Ok(value),
+        code => Err(StatsError {
+            what: name.to_str().unwrap_or("?"),
+            code,
+        }),
+    }
+}
+
+/// Advances jemalloc's `epoch`, which refreshes the figures the `stats.*` names report.
+fn advance_epoch() -> Result<(), StatsError> {
+    let mut epoch: u64 = 1;
+    // SAFETY: `epoch` is a `uint64_t` read-write mallctl; jemalloc reads 8 bytes from `&epoch`.
+    let code = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"epoch".as_ptr(),
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+            (&raw mut epoch).cast::<c_void>(),
+            core::mem::size_of::<u64>(),
+        )
+    };
+    match code {
+        0 => Ok(()),
+        code => Err(StatsError {
+            what: "epoch",
+            code,
+        }),
+    }
 }
 
 /// jemalloc's current global statistics.
@@ -62,12 +125,32 @@ fn read(what: &'static str, r: tikv_jemalloc_ctl::Result<usize>) -> Result<usize
 /// assert!(before.active >= before.allocated && before.mapped >= before.active);
 /// ```
 pub fn stats() -> Result<AllocatorStats, StatsError> {
-    read("epoch", epoch::advance().map(|e| e as usize))?;
+    advance_epoch()?;
     Ok(AllocatorStats {
-        allocated: read("stats.allocated", jstats::allocated::read())?,
-        active: read("stats.active", jstats::active::read())?,
-        resident: read("stats.resident", jstats::resident::read())?,
-        mapped: read("stats.mapped", jstats::mapped::read())?,
-        retained: read("stats.retained", jstats::retained::read())?,
+        allocated: read(c"stats.allocated")?,
+        active: read(c"stats.active")?,
+        resident: read(c"stats.resident")?,
+        mapped: read(c"stats.mapped")?,
+        retained: read(c"stats.retained")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_unknown_statistic_is_an_error_a_user_can_read() {
+        let err = super::read(c"stats.no_such_counter").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot read jemalloc statistic `stats.no_such_counter`: mallctl returned 2 \
+             (no such statistic (is jemalloc built without `--enable-stats`?))"
+        );
+    }
+
+    #[test]
+    fn the_statistics_are_consistent() {
+        let s = super::stats().unwrap();
+        assert!(s.allocated > 0 && s.active >= s.allocated && s.mapped >= s.active);
+        assert!(s.resident >= s.active, "{s:?}");
+    }
 }

@@ -20,6 +20,36 @@
 //! assert_eq!(v.as_ptr() as usize % alloc_core::SIMD_ALIGN, 0);
 //! ```
 //!
+//! ## Next to other jemalloc users
+//!
+//! alloc-core calls jemalloc through `tikv-jemalloc-sys` and accepts any of its versions 0.5, 0.6
+//! and 0.7 (`>=0.5, <0.8`; all three carry jemalloc 5.3 and the same functions). That matters because
+//! `tikv-jemalloc-sys` declares `links = "jemalloc"`, and Cargo allows exactly one package with a
+//! given `links` value in a dependency graph: there is never a second jemalloc in the process.
+//! A program that already depends on `tikv-jemallocator` 0.5, 0.6 (ripgrep 15.1, many services) or
+//! 0.7 gets the one `tikv-jemalloc-sys` of that version, shared by both: a block from
+//! `tikv_jemallocator::Jemalloc` is a block of the same jemalloc that [`AlignedAlloc`] uses.
+//! The test `tests/jemalloc_versions.rs` resolves a program beside each version, and builds and runs
+//! one beside 0.6.
+//!
+//! Two different jemalloc crates cannot coexist. With a version outside the range (e.g.
+//! `tikv-jemallocator = "0.4"`, or the older `jemallocator` crate, whose `jemalloc-sys` declares the
+//! same `links`), Cargo stops before compiling anything:
+//!
+//! ```text
+//! error: failed to select a version for `tikv-jemalloc-sys`.
+//!     ... required by package `alloc-core v0.1.0 (…/alloc-core)`
+//! versions that meet the requirements `>=0.5, <0.8` are: 0.7.1+5.3.1-…, 0.6.1+5.3.0-…, …, 0.5.0+5.3.0
+//!
+//! package `tikv-jemalloc-sys` links to the native library `jemalloc`, but it conflicts with a previous package which links to `jemalloc` as well:
+//! package `tikv-jemalloc-sys v0.4.0+5.2.1`
+//!     ... which satisfies dependency `tikv-jemalloc-sys = "^0.4.0"` of package `tikv-jemallocator v0.4.0`
+//! ```
+//!
+//! The way out is to move the other dependency to 0.5–0.7. Statistics: alloc-core turns on
+//! `tikv-jemalloc-sys`'s `stats` feature, so [`stats`] works whatever the other crates ask for
+//! (jemalloc's counters are then on for the whole process, since there is one jemalloc).
+//!
 //! Layers, in file order: [`policy`] (pure: which flags a block gets) → `jemalloc.rs` (the
 //! `GlobalAlloc` impl, the only unsafe calls into jemalloc) → [`config`] (jemalloc's options) →
 //! `introspect.rs` ([`usable_size`], [`stats`]).
