@@ -64,7 +64,8 @@ fn write_without_generics(f: &mut impl fmt::Write, name: &str) -> fmt::Result {
                 depth += 1;
                 colons = false;
             }
-            '>' if depth > 0 => depth -= 1,
+            // The `>` of a `->` inside generics (`impl Fn(f64) -> f64`) closes nothing.
+            '>' if depth > 0 && prev != '-' => depth -= 1,
             _ if depth > 0 => {}
             ':' if prev == ':' && !colons => colons = true,
             ':' if name[i + 1..].starts_with(':') => {}
@@ -346,6 +347,14 @@ mod tests {
             ..f.clone()
         };
         assert_eq!(generic.to_string(), "fold at src/a.rs:3:9");
+        // A `->` inside the generics closes nothing (the tour's release report read
+        // `try_zip_map f64> at …` before).
+        let arrow = Frame {
+            function: "try_zip_map<f64, f64, demo::add<impl Fn(f64, f64) -> f64>::{closure#0}>"
+                .into(),
+            ..f.clone()
+        };
+        assert_eq!(arrow.to_string(), "try_zip_map at src/a.rs:3:9");
         let turbofish = Frame {
             function: "std::thread::current::try_with_current::<std::thread::a::{closure#0}, core::option::Option>::{closure#0}".into(),
             file: None,
