@@ -110,6 +110,10 @@ pub(crate) struct Config {
     pub flamegraph: Option<String>,
     /// What the exit flame graph measures.
     pub flamegraph_of: FlameOf,
+    /// Sampled mode: the mean bytes between samples (`sample=`); 0 records every block.
+    pub sample: u64,
+    /// Seconds between the profiles written to `pprof` by a background thread (`pprof_every=`).
+    pub pprof_every: Option<u64>,
 }
 
 /// The metric of the exit flame graph (`flamegraph_of=`).
@@ -149,11 +153,13 @@ impl Default for Config {
             dhat: None,
             flamegraph: None,
             flamegraph_of: FlameOf::Peak,
+            sample: 0,
+            pprof_every: None,
         }
     }
 }
 
-const ACCEPTED: &str = "off, frames=1..64, stacks=folded|full, unwind=auto|fp|dwarf, report=stderr|off|<path>, top=<n>, leak_exit_code=0..255, scan=on|off, show=<classes>, fail_on=<classes>, suppressions=<file>, pprof=<path>, dhat=<path>, flamegraph=<path>, flamegraph_of=peak|exit|total";
+const ACCEPTED: &str = "off, frames=1..64, stacks=folded|full, unwind=auto|fp|dwarf, report=stderr|off|<path>, top=<n>, leak_exit_code=0..255, scan=on|off, show=<classes>, fail_on=<classes>, suppressions=<file>, pprof=<path>, dhat=<path>, flamegraph=<path>, flamegraph_of=peak|exit|total, sample=<bytes>, pprof_every=<seconds>";
 const CLASSES: &str =
     "direct, indirect, reachable, joined with `+` (e.g. `direct+indirect`), or all, none";
 
@@ -271,9 +277,22 @@ fn parse_items(text: &str) -> (Config, Vec<String>) {
                 "total" => cfg.flamegraph_of = FlameOf::Total,
                 _ => warnings.push(bad_value(key, v, "peak, exit, total")),
             },
+            ("sample", Some(v)) => match parse_bytes(v) {
+                Some(n) => cfg.sample = n,
+                None => warnings.push(bad_value(
+                    key,
+                    v,
+                    "a mean number of bytes between samples: an integer, optionally with KiB or MiB (e.g. 512KiB), 0 for exact",
+                )),
+            },
+            ("pprof_every", Some(v)) => match v.parse::<u64>() {
+                Ok(n) if n > 0 => cfg.pprof_every = Some(n),
+                _ => warnings.push(bad_value(key, v, "a whole number of seconds, 1 or more")),
+            },
             (
                 "frames" | "stacks" | "unwind" | "report" | "top" | "leak_exit_code" | "scan" | "show"
-                | "fail_on" | "suppressions" | "pprof" | "dhat" | "flamegraph" | "flamegraph_of",
+                | "fail_on" | "suppressions" | "pprof" | "dhat" | "flamegraph" | "flamegraph_of"
+                | "sample" | "pprof_every",
                 _,
             ) => {
                 warnings.push(format!(
@@ -285,7 +304,32 @@ fn parse_items(text: &str) -> (Config, Vec<String>) {
             )),
         }
     }
+    if cfg.off {
+        // Nothing is recorded per callsite: there is nothing to sample.
+        cfg.sample = 0;
+    }
+    if cfg.pprof_every.is_some() && cfg.pprof.is_none() {
+        warnings.push(
+            "alloc-tracker: warning: ALLOC_TRACKER: `pprof_every` needs `pprof=<path>` (where to write; %p is the pid, %n the sequence number); no periodic profiles".to_owned(),
+        );
+        cfg.pprof_every = None;
+    }
     (cfg, warnings)
+}
+
+/// `524288`, `512KiB`, `512 KiB`, `1MiB` -> bytes (`K`/`M`, `KB`/`MB` and lower case read as
+/// binary units too); `None` for anything else or on overflow.
+fn parse_bytes(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let digits = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let n: u64 = v[..digits].parse().ok()?;
+    let shift = match v[digits..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
 }
 
 static CONFIG: OnceLock<Config> = OnceLock::new();
@@ -311,6 +355,11 @@ fn init() -> &'static Config {
         let (cfg, warnings) = parse(&text);
         for w in warnings {
             crate::output::write_stderr(format!("{w}\n").as_bytes());
+        }
+        if cfg.sample != 0 {
+            // Before any block is recorded: every block is judged by the same mode.
+            crate::table::set_sampled();
+            crate::sample::set_rate(cfg.sample);
         }
         cfg
     })
@@ -397,6 +446,41 @@ mod tests {
         assert!(warnings.iter().all(|w| !w.contains('\n')));
         assert_eq!(cfg.frames, 12);
         assert_eq!(cfg.unwind, Unwind::Auto);
+    }
+
+    #[test]
+    fn sample_rates_and_periodic_profiles() {
+        for (text, want) in [
+            ("sample=524288", 524_288),
+            ("sample=512KiB", 524_288),
+            ("sample=512 KiB", 524_288),
+            ("sample=1MiB", 1 << 20),
+            ("sample=4k", 4096),
+            ("sample=0", 0),
+        ] {
+            let (cfg, warnings) = parse(text);
+            assert!(warnings.is_empty(), "{text}: {warnings:?}");
+            assert_eq!(cfg.sample, want, "{text}");
+        }
+        assert_eq!(Config::default().sample, 0, "exact without the key");
+        for bad in [
+            "sample=lots",
+            "sample=1GiB5",
+            "sample=-1",
+            "sample=99999999999999999999MiB",
+        ] {
+            let (cfg, warnings) = parse(bad);
+            assert_eq!(cfg.sample, 0, "{bad}");
+            assert_eq!(warnings.len(), 1, "{bad}: {warnings:?}");
+            assert!(warnings[0].contains("for `sample`") && warnings[0].contains("KiB"));
+        }
+        let (cfg, warnings) = parse("sample=512KiB,pprof_every=30,pprof=heap.%p.%n.pb.gz");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(cfg.pprof_every, Some(30));
+        let (cfg, warnings) = parse("pprof_every=30");
+        assert_eq!(cfg.pprof_every, None);
+        assert!(warnings[0].contains("needs `pprof=<path>`"), "{warnings:?}");
+        assert_eq!(parse("pprof_every=0").1.len(), 1);
     }
 
     #[test]

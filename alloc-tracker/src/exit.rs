@@ -53,9 +53,9 @@ static OWNER_PID: AtomicI32 = AtomicI32::new(0);
 /// Marks the tracker as in use and registers the exit and fork handlers (once). Called by the
 /// first recorded allocation, after the inner allocator served it.
 #[inline]
-pub(crate) fn ensure_registered() {
+pub(crate) fn ensure_registered(guard: &Guard) {
     if !USED.load(Relaxed) {
-        first_use();
+        first_use(guard);
     }
 }
 
@@ -65,11 +65,14 @@ pub(crate) fn ensure_registered() {
 /// `blockmap::register_fork_handlers` requires.
 #[cold]
 #[inline(never)]
-fn first_use() {
+fn first_use(guard: &Guard) {
     USED.store(true, Relaxed);
     register();
     crate::clock::start_thread();
     crate::blockmap::register_fork_handlers();
+    if let Some(every) = config::get(guard).pprof_every {
+        crate::profile::start_writer(every);
+    }
 }
 
 /// Registers the exit handler (once) and notes the process it belongs to.

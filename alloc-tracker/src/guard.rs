@@ -9,6 +9,8 @@
 use core::cell::Cell;
 use core::marker::PhantomData;
 
+use crate::sample::Sampler;
+
 /// One thread's tracker state.
 ///
 /// Invariants:
@@ -33,6 +35,11 @@ pub(crate) struct ThreadState {
     /// bit-inverted: the reachability scan reads this thread-local as a root, and must not take
     /// it for a pointer that keeps the block alive (a leaked last block would look reachable).
     last_alloc: Cell<usize>,
+    /// Sampled mode's countdown to this thread's next sample point (see `sample.rs`).
+    sampler: Sampler,
+    /// Sampled mode: this thread's slot of block counters (see `counters::ThreadSlot`; 0: none
+    /// claimed yet).
+    counter_slot: Cell<u32>,
 }
 
 thread_local! {
@@ -48,6 +55,8 @@ thread_local! {
             net: Cell::new(0),
             peak_net: Cell::new(0),
             last_alloc: Cell::new(0),
+            sampler: Sampler::new(),
+            counter_slot: Cell::new(0),
         }
     };
 }
@@ -91,6 +100,19 @@ impl ThreadState {
             self.last_alloc.set(0);
         }
         temporary
+    }
+
+    /// Sampled mode: whether this thread's block of `size` bytes is sampled, at a mean of `rate`
+    /// bytes between samples (a subtract and a branch, but once per sample point).
+    #[inline]
+    pub(crate) fn sampled(&self, size: usize, rate: u64) -> bool {
+        self.sampler.take(size, rate)
+    }
+
+    /// This thread's slot of sampled mode's block counters (see `counters::ThreadSlot`).
+    #[inline]
+    pub(crate) fn counter_slot(&self) -> &Cell<u32> {
+        &self.counter_slot
     }
 
     fn counters(&self) -> ThreadCounters {

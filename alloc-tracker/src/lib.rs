@@ -169,8 +169,10 @@ mod exit;
 mod guard;
 mod measure;
 mod output;
+mod profile;
 mod record;
 mod report;
+mod sample;
 mod scan;
 mod snapshot;
 mod table;
@@ -178,6 +180,7 @@ mod tracked;
 
 pub use counters::HeapStats;
 pub use measure::{Usage, measure};
+pub use profile::heap_profile;
 pub use report::diff::Growth;
 pub use report::flame::Metric;
 pub use report::symbolize::Frame;
@@ -289,8 +292,9 @@ pub fn limit() -> Option<u64> {
 /// operation) and go on afterwards. The calling thread's stack counts from this call's frame up,
 /// with its registers.
 ///
-/// Returns all zeros under `ALLOC_TRACKER=off` (no block is recorded) or when called from inside
-/// the allocator.
+/// Returns all zeros under `ALLOC_TRACKER=off` (no block is recorded), in sampled mode
+/// (`sample=`: only sampled blocks are recorded, and the scan needs every block) or when called
+/// from inside the allocator.
 ///
 /// ```
 /// #[global_allocator]
@@ -314,7 +318,7 @@ pub fn leak_check() -> LeakSummary {
     let here = scan::Here::take();
     guard::with_guard(|g| {
         let cfg = config::get(g);
-        if cfg.off {
+        if cfg.off || cfg.sample != 0 {
             return LeakSummary::default();
         }
         report::classify(g, cfg, scan::Start::Here(here))
@@ -364,6 +368,12 @@ pub mod __bench {
             crate::table::intern(stack) as *const _ as usize
         })
         .unwrap_or(0)
+    }
+
+    /// Sampled mode's probes of the block map by frees that the filter let through, and how many
+    /// of them missed (false positives): a test checks that unsampled frees do not probe.
+    pub fn sample_probes() -> (u64, u64) {
+        crate::sample::probes()
     }
 
     /// Interns a fixed 32-frame stack (a lookup hit after the first call).

@@ -42,6 +42,28 @@ pub(crate) fn expand(path: &str) -> String {
     out
 }
 
+/// `path` with every `%n` replaced by `seq` (the sequence number of periodic profiles); other
+/// `%` sequences are kept for [`expand`].
+pub(crate) fn expand_seq(path: &str, seq: u64) -> String {
+    let mut out = String::with_capacity(path.len() + 8);
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push_str(&seq.to_string()),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
 /// How a file is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -84,5 +106,10 @@ mod tests {
         assert_eq!(expand("a%%p-%p"), format!("a%p-{pid}"));
         assert_eq!(expand("plain"), "plain");
         assert_eq!(expand("odd%x%"), "odd%x%");
+        assert_eq!(
+            expand(&expand_seq("heap.%p.%n.pb.gz", 7)),
+            format!("heap.{pid}.7.pb.gz")
+        );
+        assert_eq!(expand(&expand_seq("a%%n%n", 3)), "a%n3");
     }
 }

@@ -4,6 +4,11 @@
 //! Order matters in two places (see `tracked.rs`): a free is recorded *before* the block goes back
 //! to the inner allocator, and a realloc forgets the old address before the inner call, because
 //! once the inner allocator has the address back another thread may receive it and record it.
+//!
+//! In sampled mode (`sample.rs`) every block is counted in the global counters, only sampled ones
+//! capture a stack, enter the block map and the filter, and add their estimates to a callsite; a
+//! free or realloc asks the filter before the map. Each entry point tests the mode once, from the
+//! configuration it already reads.
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -12,26 +17,36 @@ use crate::capture;
 use crate::config;
 use crate::counters;
 use crate::guard::Guard;
+use crate::sample;
 use crate::table::{self, Callsite};
 
 /// Interns the current stack, or `None` when `ALLOC_TRACKER=off`.
 #[inline]
-fn callsite(guard: &Guard) -> Option<&'static Callsite> {
-    let cfg = config::get(guard);
+fn callsite(cfg: &config::Config) -> Option<&'static Callsite> {
     if cfg.off {
         return None;
     }
+    Some(capture_callsite(cfg))
+}
+
+/// Captures and interns the current stack.
+#[inline]
+fn capture_callsite(cfg: &config::Config) -> &'static Callsite {
     let mut buf = capture::buf();
     let stack = capture::capture(&mut buf, cfg.capture_depth(), cfg.unwind);
-    Some(table::intern(stack))
+    table::intern(stack)
 }
 
 /// Records a new block `ptr` of `size` bytes; `live` is the global figure [`counters::reserve`] left.
 #[inline]
 pub(crate) fn alloc(guard: &Guard, ptr: *mut u8, size: usize, live: u64) {
-    crate::exit::ensure_registered();
+    crate::exit::ensure_registered(guard);
     counters::reached(live);
-    match callsite(guard) {
+    let cfg = config::get(guard);
+    if cfg.sample != 0 {
+        return alloc_sampled(guard, cfg, ptr, size);
+    }
+    match callsite(cfg) {
         Some(cs) => {
             cs.add(size);
             if !blockmap::insert(ptr as usize, size, cs) {
@@ -41,6 +56,57 @@ pub(crate) fn alloc(guard: &Guard, ptr: *mut u8, size: usize, live: u64) {
         None => counters::block_added(size),
     }
     guard.thread().note_alloc(ptr as usize, size);
+}
+
+/// [`alloc`] in sampled mode: the block counts in the global counters; a sampled one is recorded.
+#[inline]
+fn alloc_sampled(guard: &Guard, cfg: &config::Config, ptr: *mut u8, size: usize) {
+    let thread = guard.thread();
+    counters::sampled_block_added(thread.counter_slot(), size);
+    if thread.sampled(size, cfg.sample) {
+        record_sample(cfg, ptr as usize, size);
+    }
+    thread.note_alloc(ptr as usize, size);
+}
+
+/// A sampled block: its stack, its estimates at the callsite, its place in the map and the
+/// filter. If the map cannot hold it, it stays an unsampled block (the globals counted it).
+#[cold]
+#[inline(never)]
+fn record_sample(cfg: &config::Config, addr: usize, size: usize) -> Option<&'static Callsite> {
+    let cs = capture_callsite(cfg);
+    let (bytes, blocks) = sample::estimate(size, cfg.sample);
+    cs.add_estimate(bytes, blocks);
+    if !blockmap::insert(addr, size, cs) {
+        cs.unadd_estimate(bytes, blocks);
+        return None;
+    }
+    sample::filter_add(addr);
+    Some(cs)
+}
+
+/// Sampled mode: takes the block at `addr` out of the map, the filter and its callsite's
+/// estimates, if it was sampled; the map is asked only if the filter says it may be there.
+#[inline]
+fn take_sample(addr: usize, rate: u64) -> Option<Removed> {
+    if !sample::maybe_sampled(addr) {
+        return None;
+    }
+    probe(addr, rate)
+}
+
+#[cold]
+#[inline(never)]
+fn probe(addr: usize, rate: u64) -> Option<Removed> {
+    let removed = blockmap::remove(addr);
+    sample::probed(removed.is_some());
+    let block = removed?;
+    // Out of the filter now: once the inner allocator has the address back, it may be handed
+    // out and sampled again.
+    sample::filter_remove(addr);
+    let (bytes, blocks) = sample::estimate(block.size, rate);
+    block.cs.remove_estimate(bytes, blocks);
+    Some(block)
 }
 
 /// The block map could not hold a new block (out of memory for the tracker's own tables): undo
@@ -56,7 +122,11 @@ fn untracked(cs: &Callsite, size: usize) {
 /// Records that `ptr` (of `size` bytes) is about to be freed.
 #[inline]
 pub(crate) fn free(guard: &Guard, ptr: *mut u8, size: usize) {
-    let cs = if config::get(guard).off {
+    let cfg = config::get(guard);
+    if cfg.sample != 0 {
+        return free_sampled(guard, ptr as usize, size, cfg.sample);
+    }
+    let cs = if cfg.off {
         None
     } else {
         match blockmap::remove(ptr as usize) {
@@ -81,6 +151,19 @@ pub(crate) fn free(guard: &Guard, ptr: *mut u8, size: usize) {
     }
 }
 
+/// [`free`] in sampled mode: the global counters always; the map only if the filter lets it.
+#[inline]
+fn free_sampled(guard: &Guard, addr: usize, size: usize, rate: u64) {
+    if counters::leaving_peak() {
+        table::copy_peak();
+    }
+    counters::freed(size);
+    let thread = guard.thread();
+    counters::sampled_block_removed(thread.counter_slot());
+    thread.note_free(addr, size);
+    take_sample(addr, rate);
+}
+
 /// A free made from inside the tracker (the guard is held further up this thread's stack).
 ///
 /// Usually the block is the tracker's own (overhead). But tracker code can free a user's block —
@@ -89,21 +172,35 @@ pub(crate) fn free(guard: &Guard, ptr: *mut u8, size: usize) {
 #[cold]
 pub(crate) fn free_reentrant(ptr: *mut u8, size: usize) {
     if let Some(block) = tracked_block_reentrant(ptr) {
-        counters::freed(size);
-        block.cs.remove(size);
+        user_block_left(&block, size);
     } else {
         counters::overhead_sub(size);
     }
 }
 
 /// Forgets `ptr` if it is a tracked block and the map may be used from here (see
-/// [`free_reentrant`]).
+/// [`free_reentrant`]). In sampled mode only a sampled block is found: an unsampled user block
+/// freed from inside the tracker counts as the tracker's own.
 #[inline]
 pub(crate) fn tracked_block_reentrant(ptr: *mut u8) -> Option<Removed> {
     if crate::guard::map_busy() {
         return None;
     }
-    blockmap::remove(ptr as usize)
+    match sample::rate() {
+        None => blockmap::remove(ptr as usize),
+        Some(rate) => take_sample(ptr as usize, rate),
+    }
+}
+
+/// A user's block of `size` bytes that [`tracked_block_reentrant`] took out of the map leaves
+/// the figures (it was freed, or reallocated from inside the tracker into the tracker's own).
+pub(crate) fn user_block_left(block: &Removed, size: usize) {
+    counters::freed(size);
+    match sample::rate() {
+        None => block.cs.remove(size),
+        // Its estimates left with it (`take_sample`).
+        Some(_) => counters::block_removed(),
+    }
 }
 
 /// What a realloc must put back if the inner allocator fails.
@@ -116,9 +213,17 @@ pub(crate) struct Moving {
 /// First half of a realloc: forgets the old address (see the module docs).
 #[inline]
 pub(crate) fn realloc_begin(guard: &Guard, ptr: *mut u8) -> Moving {
-    if config::get(guard).off {
+    let cfg = config::get(guard);
+    if cfg.off {
         return Moving {
             old: None,
+            internal: false,
+        };
+    }
+    if cfg.sample != 0 {
+        // Unsampled blocks are not in the map: a miss is a user's block, not the tracker's.
+        return Moving {
+            old: take_sample(ptr as usize, cfg.sample),
             internal: false,
         };
     }
@@ -144,6 +249,16 @@ pub(crate) fn realloc_failed(ptr: *mut u8, moving: Moving) {
 /// Puts a forgotten block back in the map as it was (its realloc failed).
 #[cold]
 pub(crate) fn restore(ptr: *mut u8, old: Option<Removed>) {
+    if let (Some(block), Some(rate)) = (old, sample::rate()) {
+        // Sampled mode took it out of the filter and its callsite: put it back in both, or
+        // leave it an unsampled block if the map cannot take it back.
+        if blockmap::reinsert(ptr as usize, block) {
+            sample::filter_add(ptr as usize);
+            let (bytes, blocks) = sample::estimate(block.size, rate);
+            block.cs.add_estimate(bytes, blocks);
+        }
+        return;
+    }
     if let Some(block) = old
         && !blockmap::reinsert(ptr as usize, block)
     {
@@ -178,10 +293,24 @@ pub(crate) fn realloc_done(
     let thread = guard.thread();
     // A realloc frees no temporary: the block lives on at its new address.
     thread.note_free(0, old_size);
+    let cfg = config::get(guard);
+    if cfg.sample != 0 {
+        // The old block left its callsite in `realloc_begin`; the new one is sampled as any
+        // allocation of its size.
+        counters::sampled_block_moved(thread.counter_slot(), new_size);
+        if thread.sampled(new_size, cfg.sample)
+            && let Some(cs) = record_sample(cfg, new as usize, new_size)
+            && let Some(old) = &moving.old
+        {
+            cs.grew_from(old.cs);
+        }
+        thread.note_alloc(new as usize, new_size);
+        return;
+    }
     if let Some(old) = &moving.old {
         old.cs.remove(old_size);
     }
-    match callsite(guard) {
+    match callsite(cfg) {
         Some(cs) => {
             cs.add(new_size);
             cs.reallocs.fetch_add(1, Relaxed);

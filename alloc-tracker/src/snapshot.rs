@@ -82,6 +82,7 @@ pub struct Snapshot {
     callsites: Vec<CallsiteStats>,
     elapsed_ns: u64,
     peak_at_ns: u64,
+    sample_rate: u64,
 }
 
 impl Snapshot {
@@ -101,6 +102,13 @@ impl Snapshot {
     /// the peak (or this snapshot, if the heap is at its peak now).
     pub fn peak_at_ns(&self) -> u64 {
         self.peak_at_ns
+    }
+
+    /// In sampled mode (`ALLOC_TRACKER=sample=<bytes>`), the mean bytes between samples: the
+    /// per-callsite figures are then estimates (sums of each sampled block's weight), while
+    /// [`Snapshot::heap`] stays exact. `None` when every block is recorded.
+    pub fn sample_rate(&self) -> Option<u64> {
+        Some(self.sample_rate).filter(|&r| r != 0)
     }
 
     /// Bytes the tracker held for itself on the heap (callsite records, block map, caches): what
@@ -183,7 +191,7 @@ pub fn snapshot() -> Snapshot {
             live_bytes: cs.live_bytes(),
             live_blocks: cs.live_blocks(),
             total_bytes: cs.total_bytes.load(Relaxed),
-            total_blocks: cs.total_blocks.load(Relaxed),
+            total_blocks: cs.total_blocks(),
             max_live_bytes: cs.max_live_bytes.load(Relaxed),
             peak_bytes: cs.peak_bytes.load(Relaxed),
             peak_blocks: cs.peak_blocks.load(Relaxed),
@@ -202,5 +210,6 @@ pub fn snapshot() -> Snapshot {
             0 => 0,
             t => clock::since_start_ns(t),
         },
+        sample_rate: crate::sample::rate().unwrap_or(0),
     }
 }

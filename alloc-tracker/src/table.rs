@@ -138,6 +138,32 @@ impl Callsite {
         }
     }
 
+    /// Counts a sampled block allocated here as the `bytes` and `blocks` it stands for (blocks
+    /// in fixed point, see `sample.rs`).
+    #[inline]
+    pub(crate) fn add_estimate(&self, bytes: u64, blocks: u64) {
+        let total = self.total_bytes.fetch_add(bytes, Relaxed) + bytes;
+        self.total_blocks.fetch_add(blocks, Relaxed);
+        let live = total.saturating_sub(self.freed_bytes.load(Relaxed));
+        if live > self.max_live_bytes.load(Relaxed) {
+            self.new_max(live);
+        }
+    }
+
+    /// Counts a sampled block allocated here being freed (what [`Callsite::add_estimate`] added).
+    #[inline]
+    pub(crate) fn remove_estimate(&self, bytes: u64, blocks: u64) {
+        self.freed_bytes.fetch_add(bytes, Relaxed);
+        self.freed_blocks.fetch_add(blocks, Relaxed);
+    }
+
+    /// Takes back [`Callsite::add_estimate`] (the block could not be recorded).
+    #[cold]
+    pub(crate) fn unadd_estimate(&self, bytes: u64, blocks: u64) {
+        self.total_bytes.fetch_sub(bytes, Relaxed);
+        self.total_blocks.fetch_sub(blocks, Relaxed);
+    }
+
     /// Takes back [`Callsite::add`]`(size)` (the block could not be recorded).
     #[cold]
     pub(crate) fn unadd(&self, size: usize) {
@@ -159,11 +185,35 @@ impl Callsite {
         self.total_bytes.load(Relaxed).saturating_sub(freed)
     }
 
-    /// This callsite's live blocks.
+    /// This callsite's live blocks (estimated, rounded, in sampled mode).
     #[inline]
     pub(crate) fn live_blocks(&self) -> u64 {
         let freed = self.freed_blocks.load(Relaxed);
-        self.total_blocks.load(Relaxed).saturating_sub(freed)
+        whole_blocks(self.total_blocks.load(Relaxed).saturating_sub(freed))
+    }
+
+    /// Blocks ever allocated here (estimated, rounded, in sampled mode).
+    #[inline]
+    pub(crate) fn total_blocks(&self) -> u64 {
+        whole_blocks(self.total_blocks.load(Relaxed))
+    }
+}
+
+/// Fraction bits of the block counters: 0 in exact mode, `sample::BLOCK_SHIFT` in sampled mode
+/// (set once, before any block is recorded).
+static BLOCK_SHIFT: AtomicU32 = AtomicU32::new(0);
+
+/// Callsites count estimated blocks in fixed point from now on (sampled mode).
+pub(crate) fn set_sampled() {
+    BLOCK_SHIFT.store(crate::sample::BLOCK_SHIFT, Relaxed);
+}
+
+/// A block counter's value in whole blocks, rounded.
+#[inline]
+fn whole_blocks(raw: u64) -> u64 {
+    match BLOCK_SHIFT.load(Relaxed) {
+        0 => raw,
+        s => (raw + (1 << (s - 1))) >> s,
     }
 }
 

@@ -96,8 +96,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracked<A> {
             match (new.is_null(), user) {
                 (true, user) => record::restore(ptr, user),
                 (false, Some(block)) => {
-                    counters::freed(old_size);
-                    block.cs.remove(old_size);
+                    record::user_block_left(&block, old_size);
                     counters::overhead_add(new_size);
                 }
                 (false, None) => {

@@ -168,7 +168,7 @@ pub(crate) fn sites(
         site.blocks += blocks;
         site.peak_bytes += cs.peak_bytes.load(Relaxed);
         site.total_bytes += cs.total_bytes.load(Relaxed);
-        site.total_blocks += cs.total_blocks.load(Relaxed);
+        site.total_blocks += cs.total_blocks();
         site.reallocs += cs.reallocs.load(Relaxed);
         site.temporaries += cs.temporaries.load(Relaxed);
         site.stacks += 1;

@@ -37,6 +37,11 @@ struct Profile {
     string_table: Vec<String>,
     #[prost(int64, tag = "9")]
     time_nanos: i64,
+    /// Sampled profiles: what one sample period measures (`space/bytes`) and its mean.
+    #[prost(message, optional, tag = "11")]
+    period_type: Option<ValueType>,
+    #[prost(int64, tag = "12")]
+    period: i64,
     #[prost(int64, repeated, tag = "13")]
     comment: Vec<i64>,
     #[prost(int64, tag = "14")]
@@ -216,7 +221,9 @@ impl Snapshot {
     /// Writes the snapshot as a gzipped pprof profile (`profile.proto`), as Go's heap profiles:
     /// sample types `alloc_objects/count`, `alloc_space/bytes` (blocks and bytes ever allocated),
     /// `inuse_objects/count`, `inuse_space/bytes` (live when the snapshot was taken; the default),
-    /// one sample per callsite that allocated anything.
+    /// one sample per callsite that allocated anything. In sampled mode the figures are the
+    /// callsites' estimates and the profile carries `period_type` `space/bytes` and `period` the
+    /// sampling rate, as Go's sampled heap profiles.
     ///
     /// Each sample's stack is the callsite's trimmed stack (its first frame outside the
     /// allocation machinery, then its callers, as the text report shows it), with function names
@@ -249,6 +256,15 @@ impl Snapshot {
         b.profile.default_sample_type = b.string("inuse_space");
         let comment = b.string("alloc-tracker heap profile");
         b.profile.comment.push(comment);
+        if let Some(rate) = self.sample_rate() {
+            // As Go's sampled heap profiles: the values are already scaled up (sums of each
+            // sampled block's weight), the period says how they were sampled.
+            b.profile.period_type = Some(b.value_type("space", "bytes"));
+            b.profile.period = rate as i64;
+            let note = format!("sampled every ~{} bytes: figures are estimates", rate);
+            let note = b.string(&note);
+            b.profile.comment.push(note);
+        }
         b.profile.time_nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i64);

@@ -24,7 +24,8 @@ pub(crate) fn render(guard: &Guard, cfg: &Config, when: &str, start: scan::Start
         table::copy_peak();
     }
     let heap = counters::heap_stats();
-    let classified = if cfg.scan && !cfg.off {
+    // The scan needs every block: it does not run in sampled mode.
+    let classified = if cfg.scan && !cfg.off && cfg.sample == 0 {
         classify(guard, cfg, start)
     } else {
         None
@@ -58,6 +59,13 @@ pub(crate) fn render(guard: &Guard, cfg: &Config, when: &str, start: scan::Start
         human(live_bytes),
         plural(live_blocks, "block", "blocks"),
     );
+    if cfg.sample != 0 {
+        let _ = writeln!(
+            text,
+            "  sampled every ~{}: per-callsite figures are estimates",
+            crate::sample::describe(cfg.sample)
+        );
+    }
     let mut list = Lister {
         rank: 0,
         top: cfg.top,
@@ -135,7 +143,9 @@ pub(crate) fn render(guard: &Guard, cfg: &Config, when: &str, start: scan::Start
                 .map(|cs| (cs, cs.live_bytes(), cs.live_blocks()))
                 .filter(|&(_, _, blocks)| blocks > 0)
                 .collect();
-            if live.is_empty() && live_blocks > 0 {
+            if live.is_empty() && live_blocks > 0 && cfg.sample != 0 {
+                let _ = writeln!(text, "  (no live block was sampled)");
+            } else if live.is_empty() && live_blocks > 0 {
                 let _ = writeln!(
                     text,
                     "  (callsites not recorded: ALLOC_TRACKER=off, or blocks from before tracking began)"
