@@ -12,7 +12,9 @@ the medians' ratios are what RESULTS.md quotes for close calls.
 Variants are the binaries target/compare/workload-<variant> that compare.sh builds;
 `tracked` runs with ALLOC_TRACKER=report=off, `tracked-dwarf` with report=off,unwind=dwarf;
 `tracked-scan` renders the exit report with its reachability scan (report=/dev/null) and
-`tracked-noscan` the same report without it (report=/dev/null,scan=off).
+`tracked-noscan` the same report without it (report=/dev/null,scan=off);
+`sampled` runs the tracked binary in sampled mode at the default rate (report=off,sample=524288),
+and `sampled_<x>` the same with workload-tracked_<x>, a tracked build copied in by hand.
 Prints one line per variant: median wall time, its ratio to the first variant, and the median
 peak RSS (from wait4, per child).
 """
@@ -35,6 +37,10 @@ def command(variant):
     elif variant == "tracked-dwarf":
         env["ALLOC_TRACKER"] = "report=off,unwind=dwarf"
         binary = "tracked"
+    elif variant == "sampled" or variant.startswith("sampled_"):
+        # Sampled mode at jemalloc's default rate (lg_prof_sample=19).
+        env["ALLOC_TRACKER"] = "report=off,sample=524288"
+        binary = "tracked" + variant[len("sampled"):]
     elif variant.startswith("tracked_"):
         # Another tracked build copied in by hand (e.g. workload-tracked_old, an earlier commit's).
         env["ALLOC_TRACKER"] = "report=off"
