@@ -13,6 +13,16 @@
 //! - `arrays`: the NumPy-style loop `c = a*2.0 + b` over 1 M-element f64 vectors, 200 times, each
 //!   operation allocating its result like NumPy does (two 8 MB temporaries per iteration).
 //! - `touch`: first touch of a 256 MiB zeroed buffer, one write per 4 KiB page.
+//! - `larson`: mimalloc-bench's `larson` (Paul Larson's server test, from Hoard), with a fixed amount
+//!   of work instead of a fixed time: 2 lanes of 5000 blocks of 8..1000 bytes, made and shuffled by
+//!   the main thread; each lane is then worked by 12 threads in turn, each replacing 500 000 random
+//!   blocks of its lane (free, then allocate a new random size, write two bytes), so every thread
+//!   frees blocks that an earlier thread allocated and exits with blocks still live.
+//! - `cache-scratch`: mimalloc-bench's `cache-scratchN` (Hoard's passive false-sharing test): the main
+//!   thread allocates one 1-byte object per thread (adjacent: one cache line), each of 2 threads
+//!   frees the one it was given, then 1000 times allocates a 1-byte object, writes and reads it
+//!   1 000 000 times and frees it. An allocator that hands a thread the block another thread's
+//!   object shares a line with makes the two cores fight over that line on every write.
 //! - `heap1g`: 1 000 000 blocks of 1 KiB (about 1 GiB) kept to the end by a static, plus 1000
 //!   forgotten 64-byte blocks: what the tracker's reachability scan at exit has to read (time it
 //!   with `ALLOC_TRACKER=report=<file>` against `...,scan=off`).
@@ -154,6 +164,118 @@ fn touch() -> u64 {
     v.iter().step_by(4096).map(|&x| x as u64).sum()
 }
 
+/// One block of `larson`: allocated with `malloc` semantics (uninitialised), two bytes written.
+fn larson_block(size: usize) -> Vec<u8> {
+    let mut b = Vec::with_capacity(size);
+    b.extend_from_slice(b"ab");
+    b
+}
+
+/// One thread's turn at a `larson` lane: `rounds` times, free a random block and put a new one of
+/// a random size in its place. Returns the lane, its generator and a checksum of what it read.
+fn larson_turn(mut lane: Vec<Vec<u8>>, mut rng: Rng, rounds: usize) -> (Vec<Vec<u8>>, Rng, u64) {
+    let mut sum = 0u64;
+    for _ in 0..rounds {
+        let victim = rng.below(lane.len() as u64) as usize;
+        let size = 8 + rng.below(1000 - 8) as usize;
+        lane[victim] = Vec::new(); // the free comes first, as in larson
+        lane[victim] = black_box(larson_block(size));
+        sum = sum.wrapping_add(lane[victim][0] as u64 + size as u64);
+    }
+    (lane, rng, sum)
+}
+
+/// mimalloc-bench's `larson 5 8 1000 5000 100 4141 2`, run for a fixed number of thread turns
+/// (`TURNS` per lane) instead of 5 seconds, so every allocator does the same work.
+fn larson() -> u64 {
+    const LANES: usize = 2;
+    const BLOCKS: usize = 5000;
+    const ROUNDS: usize = 100 * BLOCKS;
+    const TURNS: usize = 12;
+    let mut rng = Rng(4141);
+    // Warm-up in the main thread, as larson's `warmup`: allocate, shuffle, then replace 4× over.
+    let mut blocks: Vec<Vec<u8>> = (0..LANES * BLOCKS)
+        .map(|_| larson_block(8 + rng.below(1000 - 8) as usize))
+        .collect();
+    for i in (1..blocks.len()).rev() {
+        blocks.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    for _ in 0..4 * blocks.len() {
+        let victim = rng.below(blocks.len() as u64) as usize;
+        blocks[victim] = Vec::new();
+        blocks[victim] = larson_block(8 + rng.below(1000 - 8) as usize);
+    }
+    let lanes: Vec<Vec<Vec<u8>>> = (0..LANES)
+        .map(|_| blocks.split_off(blocks.len() - BLOCKS))
+        .collect();
+    let coordinators: Vec<_> = lanes
+        .into_iter()
+        .map(|lane| {
+            let rng = Rng(rng.next() | 1);
+            std::thread::spawn(move || {
+                // Each turn is a fresh thread, as larson's workers start their successor and exit.
+                let (mut lane, mut rng, mut sum) = (lane, rng, 0u64);
+                for _ in 0..TURNS {
+                    let (l, r, s) = std::thread::spawn(move || larson_turn(lane, rng, ROUNDS))
+                        .join()
+                        .unwrap();
+                    (lane, rng, sum) = (l, r, sum.wrapping_add(s));
+                }
+                (lane, sum)
+            })
+        })
+        .collect();
+    // The main thread frees the last turns' blocks.
+    coordinators
+        .into_iter()
+        .map(|c| c.join().unwrap())
+        .fold(0, |acc, (lane, sum)| {
+            acc.wrapping_add(sum)
+                .wrapping_add(lane.iter().map(|b| b.len() as u64).sum())
+        })
+}
+
+/// mimalloc-bench's `cache-scratch 2 1000 1 2000000 2` (`cache-scratchN` on 2 cores): its
+/// repetitions are shared among the threads, 1 000 000 writes per object each.
+fn cache_scratch() -> u64 {
+    const THREADS: usize = 2;
+    const ITERATIONS: usize = 1000;
+    const OBJ_SIZE: usize = 1;
+    const REPETITIONS: usize = 2_000_000;
+    // Allocated together by the main thread: neighbours in one cache line under most allocators.
+    let objs: Vec<Vec<u8>> = (0..THREADS).map(|_| Vec::with_capacity(OBJ_SIZE)).collect();
+    let workers: Vec<_> = objs
+        .into_iter()
+        .map(|given| {
+            std::thread::spawn(move || {
+                drop(given);
+                let mut sum = 0u64;
+                for _ in 0..ITERATIONS {
+                    let mut obj: Vec<u8> = Vec::with_capacity(OBJ_SIZE);
+                    let p = obj.as_mut_ptr();
+                    for _ in 0..REPETITIONS / THREADS {
+                        for k in 0..OBJ_SIZE {
+                            // SAFETY: `k < OBJ_SIZE <= obj.capacity()`: inside the block, which
+                            // this thread owns; volatile so each write reaches memory, as in
+                            // cache-scratch's `volatile char`.
+                            unsafe {
+                                p.add(k).write_volatile(k as u8);
+                                sum += p.add(k).read_volatile() as u64 + 1;
+                            }
+                        }
+                    }
+                    drop(black_box(obj));
+                }
+                sum
+            })
+        })
+        .collect();
+    workers
+        .into_iter()
+        .map(|w| w.join().unwrap())
+        .fold(0, u64::wrapping_add)
+}
+
 /// Keeps `heap1g`'s blocks to the end of the process.
 static KEPT: std::sync::Mutex<Vec<Box<[u8]>>> = std::sync::Mutex::new(Vec::new());
 
@@ -197,8 +319,12 @@ fn main() {
         "arrays" => arrays(),
         "touch" => touch(),
         "heap1g" => heap1g(),
+        "larson" => larson(),
+        "cache-scratch" => cache_scratch(),
         _ => {
-            eprintln!("usage: workload churn|mt-churn|vecgrow|btree|arrays|touch|heap1g");
+            eprintln!(
+                "usage: workload churn|mt-churn|vecgrow|btree|arrays|touch|heap1g|larson|cache-scratch"
+            );
             std::process::exit(2);
         }
     };
