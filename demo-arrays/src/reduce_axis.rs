@@ -252,18 +252,17 @@ where
 /// and `scratch` holds `bit_length(ceil(len / CHUNK_ROWS)) + 1` rows of `width`, since a cascade of
 /// `c` parts keeps at most `bit_length(c)`.)
 #[inline(always)]
-unsafe fn stripe_sum<'s, T: Summable>(
-    scratch: &'s mut [T::Acc],
+unsafe fn stripe_sum<T: Summable>(
+    scratch: &mut [T::Acc],
     width: usize,
     w: usize,
     first: *const T,
     step: isize,
     len: usize,
-) -> &'s [T::Acc] {
+) -> &[T::Acc] {
     let (zero, add) = (T::ACC_ZERO, T::acc_add);
     let mut depth = 0usize;
-    let mut count = 0u64;
-    for r0 in (0..len).step_by(CHUNK_ROWS) {
+    for (count, r0) in (0..len).step_by(CHUNK_ROWS).enumerate() {
         let part = &mut scratch[depth * width..][..w];
         part.fill(zero);
         for r in r0..(r0 + CHUNK_ROWS).min(len) {
@@ -285,7 +284,6 @@ unsafe fn stripe_sum<'s, T: Summable>(
             c >>= 1;
         }
         depth += 1;
-        count += 1;
     }
     if depth == 0 {
         scratch[..w].fill(zero);
