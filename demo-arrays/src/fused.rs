@@ -7,39 +7,55 @@
 //! result only, where NumPy's `np.sqrt(a * 2 + b)` allocates two temporaries ([`Lazy::sqrt`],
 //! [`Lazy::exp`], [`Lazy::abs`], [`Lazy::clip`], and any function through [`Lazy::map`]).
 //!
-//! Operands must all have the same shape (broadcast one explicitly with
-//! [`broadcast`](crate::ArrayBase::broadcast) first); scalars combine with anything. When every
-//! operand is C-contiguous the evaluation is a single indexed loop the compiler vectorizes; otherwise
-//! it walks the index space element by element.
+//! Array operands broadcast by NumPy's rules (`lazy(&m) * &row + &col` with `m` of shape `(r, k)`,
+//! `row` of `(k,)` and `col` of `(r, 1)`), with no broadcast copy; scalars combine with anything.
+//! When every operand is C-contiguous with the result's shape, the evaluation is one indexed loop
+//! the compiler vectorizes. Otherwise it runs the same loop over blocks of [`BLOCK`] elements of each
+//! lane (the last axis) through a [`Cursor`] per operand: an operand contiguous along the lane is
+//! read in place, one broadcast along it (stride 0) is splatted into a stack block once per lane,
+//! and any other stride is gathered into it. Per-block work, not per-element index arithmetic.
+//!
+//! Measured (criterion `fused_broadcast`, `m * 2 + row - col` over a 2048 × 2048 f64 `m`, one run
+//! on the 2-core VM shared with other builds, load ~9.5): fused 6.7 ms, the same with explicitly
+//! broadcast views 6.7 ms, NumPy-style temporaries 30.6 ms, `ndarray`'s `Zip::map_collect` 8.2 ms
+//! and its temporaries 27.4 ms. Before the blocks were read through plain pointers (`Block`), the
+//! loop stayed scalar; before a splat was kept for the whole lane, refilling it per block took a
+//! third of the time (17.0 ms against `Zip`'s 11.0 ms in that run).
 
 use std::ops::{Add, Div, Mul, Sub};
 
 use crate::array_base::{ArrayBase, ArrayView, Data, DataMut, NdArray};
-use crate::dim::{Counter, Geom};
+use crate::dim::{Geom, broadcast_shapes};
 use crate::element::{Float, Num};
 use crate::error::ArrayError;
 
-/// A node of an element-wise expression over arrays of one shape.
+mod lanes;
+use lanes::for_each_block;
+pub use lanes::{BLOCK, Block, Cursor, LeafBlock, LeafCursor};
+
+/// A node of an element-wise expression over arrays that broadcast together.
 pub trait Expr: Sized {
     /// The element type of the result.
     type Elem: Num;
-    /// The common shape of the array operands (`None` if only scalars), or an error naming two shapes
-    /// that differ.
+    /// The expression's state for a blocked walk over a broadcast shape.
+    type Cursor<'e>: Cursor<Elem = Self::Elem>
+    where
+        Self: 'e;
+    /// The broadcast shape of the array operands (`None` if only scalars), or NumPy's error naming
+    /// two shapes that do not broadcast. Only the shape is meaningful (the strides are zero).
     fn geom(&self) -> Result<Option<Geom>, ArrayError>;
-    /// Whether every array operand is C-contiguous.
-    fn contiguous(&self) -> bool;
+    /// Whether every array operand is C-contiguous with exactly `shape`, so that flat position `i`
+    /// is element `i` of each.
+    fn contiguous(&self, shape: &[usize]) -> bool;
     /// The value at flat (C-order) position `i`.
     ///
     /// # Safety
     ///
-    /// `i` is below the shape's element count and [`contiguous`](Expr::contiguous) is true.
+    /// `i` is below the element count of a `shape` for which [`contiguous`](Expr::contiguous) is
+    /// true.
     unsafe fn at_flat(&self, i: usize) -> Self::Elem;
-    /// The value at `index`.
-    ///
-    /// # Safety
-    ///
-    /// `index` is in bounds of the shape returned by [`geom`](Expr::geom).
-    unsafe fn at_index(&self, index: &[usize]) -> Self::Elem;
+    /// A cursor over the operands broadcast to `shape`; an error if one does not broadcast to it.
+    fn cursor(&self, shape: &[usize]) -> Result<Self::Cursor<'_>, ArrayError>;
 }
 
 /// An expression, ready to be combined with `+ - * /` and evaluated.
@@ -93,72 +109,126 @@ ops!(AddOp add, SubOp sub, MulOp mul, DivOp div);
 
 impl<T: Num> Expr for Leaf<'_, T> {
     type Elem = T;
+    type Cursor<'e>
+        = LeafCursor<'e, T>
+    where
+        Self: 'e;
     fn geom(&self) -> Result<Option<Geom>, ArrayError> {
         Ok(Some(self.0.geom))
     }
-    fn contiguous(&self) -> bool {
-        self.0.is_c_contiguous()
+    fn contiguous(&self, shape: &[usize]) -> bool {
+        self.0.shape() == shape && self.0.is_c_contiguous()
     }
     #[inline(always)]
     unsafe fn at_flat(&self, i: usize) -> T {
         // SAFETY: the caller guarantees `i < len` and C-contiguity, so `ptr + i` is element `i`.
         unsafe { *self.0.ptr.as_ptr().add(i) }
     }
-    #[inline(always)]
-    unsafe fn at_index(&self, index: &[usize]) -> T {
-        let off = self.0.geom.offset(index);
-        // SAFETY: the caller guarantees `index` is in bounds, so `off` is an element (invariant 2).
-        unsafe { *self.0.ptr.as_ptr().offset(off) }
+    fn cursor(&self, shape: &[usize]) -> Result<LeafCursor<'_, T>, ArrayError> {
+        LeafCursor::new(&self.0, shape)
     }
 }
 
 impl<T: Num> Expr for Scalar<T> {
     type Elem = T;
+    type Cursor<'e>
+        = Scalar<T>
+    where
+        Self: 'e;
     fn geom(&self) -> Result<Option<Geom>, ArrayError> {
         Ok(None)
     }
-    fn contiguous(&self) -> bool {
+    fn contiguous(&self, _: &[usize]) -> bool {
         true
     }
     #[inline(always)]
     unsafe fn at_flat(&self, _: usize) -> T {
         self.0
     }
+    fn cursor(&self, _: &[usize]) -> Result<Scalar<T>, ArrayError> {
+        Ok(*self)
+    }
+}
+
+impl<T: Copy> Cursor for Scalar<T> {
+    type Elem = T;
+    type Block<'b>
+        = Scalar<T>
+    where
+        Self: 'b;
     #[inline(always)]
-    unsafe fn at_index(&self, _: &[usize]) -> T {
+    unsafe fn seek(&mut self, _: &[usize], _: usize, _: usize) -> Scalar<T> {
+        *self
+    }
+}
+
+impl<T: Copy> Block for Scalar<T> {
+    type Elem = T;
+    #[inline(always)]
+    unsafe fn at(self, _: usize) -> T {
         self.0
     }
 }
 
-/// The common shape of two operands (`None` for scalars), or an error naming both.
+/// The broadcast shape of two operands (`None` for scalars), or NumPy's error naming both.
 fn common(a: Option<Geom>, b: Option<Geom>) -> Result<Option<Geom>, ArrayError> {
     match (a, b) {
-        (Some(a), Some(b)) if a.shape() != b.shape() => Err(ArrayError::mismatch(
-            "fused operands must have equal shapes (broadcast explicitly first)",
-            a.shape(),
-            b.shape(),
-        )),
+        (Some(a), Some(b)) => broadcast_shapes(a.shape(), b.shape()).map(Some),
         (a, b) => Ok(a.or(b)),
     }
 }
 
 impl<L: Expr, R: Expr<Elem = L::Elem>, O: BinOp<L::Elem>> Expr for Binary<L, R, O> {
     type Elem = L::Elem;
+    type Cursor<'e>
+        = Binary<L::Cursor<'e>, R::Cursor<'e>, O>
+    where
+        Self: 'e;
     fn geom(&self) -> Result<Option<Geom>, ArrayError> {
         common(self.l.geom()?, self.r.geom()?)
     }
-    fn contiguous(&self) -> bool {
-        self.l.contiguous() && self.r.contiguous()
+    fn contiguous(&self, shape: &[usize]) -> bool {
+        self.l.contiguous(shape) && self.r.contiguous(shape)
     }
     #[inline(always)]
     unsafe fn at_flat(&self, i: usize) -> L::Elem {
         // SAFETY: forwarded: the same precondition holds for both operands.
         unsafe { O::apply(self.l.at_flat(i), self.r.at_flat(i)) }
     }
+    fn cursor(&self, shape: &[usize]) -> Result<Self::Cursor<'_>, ArrayError> {
+        Ok(Binary {
+            l: self.l.cursor(shape)?,
+            r: self.r.cursor(shape)?,
+            _op: self._op,
+        })
+    }
+}
+
+impl<T: Copy, L: Cursor<Elem = T>, R: Cursor<Elem = T>, O: BinOp<T>> Cursor for Binary<L, R, O> {
+    type Elem = T;
+    type Block<'b>
+        = Binary<L::Block<'b>, R::Block<'b>, O>
+    where
+        Self: 'b;
     #[inline(always)]
-    unsafe fn at_index(&self, index: &[usize]) -> L::Elem {
-        // SAFETY: forwarded: every operand has the checked common shape.
-        unsafe { O::apply(self.l.at_index(index), self.r.at_index(index)) }
+    unsafe fn seek(&mut self, outer: &[usize], j0: usize, m: usize) -> Self::Block<'_> {
+        // SAFETY: forwarded: both operands walk the same shape.
+        unsafe {
+            Binary {
+                l: self.l.seek(outer, j0, m),
+                r: self.r.seek(outer, j0, m),
+                _op: self._op,
+            }
+        }
+    }
+}
+
+impl<T: Copy, L: Block<Elem = T>, R: Block<Elem = T>, O: BinOp<T>> Block for Binary<L, R, O> {
+    type Elem = T;
+    #[inline(always)]
+    unsafe fn at(self, i: usize) -> T {
+        // SAFETY: forwarded: both were sought with the same block.
+        unsafe { O::apply(self.l.at(i), self.r.at(i)) }
     }
 }
 
@@ -173,8 +243,8 @@ pub struct Where<'a, X, Y> {
 /// NumPy's `np.where(cond, x, y)` fused into the expression: `x` where `cond` is true, else `y`,
 /// each computed only where it is taken. `lazy_where(&mask, lazy(&a) * 2.0 + &b, scalar(0.0))
 /// .eval()` allocates the result only, where NumPy's `np.where(mask, a * 2 + b, 0)` allocates two
-/// temporaries first. `cond` must have the operands' shape, like every operand of a fused
-/// expression (broadcast it explicitly first). See [`where_`](crate::where_) for the unfused form.
+/// temporaries first. `cond`, `x` and `y` broadcast together, as NumPy's. See
+/// [`where_`](crate::where_) for the unfused form.
 pub fn lazy_where<'a, S, X, Y>(
     cond: &'a ArrayBase<S>,
     x: Lazy<X>,
@@ -199,12 +269,26 @@ pub fn scalar<T: Num>(x: T) -> Lazy<Scalar<T>> {
 
 impl<X: Expr, Y: Expr<Elem = X::Elem>> Expr for Where<'_, X, Y> {
     type Elem = X::Elem;
+    type Cursor<'e>
+        = WhereCursor<'e, X::Cursor<'e>, Y::Cursor<'e>>
+    where
+        Self: 'e;
     fn geom(&self) -> Result<Option<Geom>, ArrayError> {
         let xy = common(self.x.geom()?, self.y.geom()?)?;
         common(Some(self.c.geom), xy)
     }
-    fn contiguous(&self) -> bool {
-        self.c.is_c_contiguous() && self.x.contiguous() && self.y.contiguous()
+    fn contiguous(&self, shape: &[usize]) -> bool {
+        self.c.shape() == shape
+            && self.c.is_c_contiguous()
+            && self.x.contiguous(shape)
+            && self.y.contiguous(shape)
+    }
+    fn cursor(&self, shape: &[usize]) -> Result<Self::Cursor<'_>, ArrayError> {
+        Ok(WhereCursor {
+            c: LeafCursor::new(&self.c, shape)?,
+            x: self.x.cursor(shape)?,
+            y: self.y.cursor(shape)?,
+        })
     }
     #[inline(always)]
     unsafe fn at_flat(&self, i: usize) -> X::Elem {
@@ -218,16 +302,52 @@ impl<X: Expr, Y: Expr<Elem = X::Elem>> Expr for Where<'_, X, Y> {
             }
         }
     }
+}
+
+/// The [`Cursor`] of [`lazy_where`]'s node.
+pub struct WhereCursor<'e, X, Y> {
+    c: LeafCursor<'e, bool>,
+    x: X,
+    y: Y,
+}
+
+impl<X: Cursor, Y: Cursor<Elem = X::Elem>> Cursor for WhereCursor<'_, X, Y> {
+    type Elem = X::Elem;
+    type Block<'b>
+        = WhereBlock<'b, X::Block<'b>, Y::Block<'b>>
+    where
+        Self: 'b;
     #[inline(always)]
-    unsafe fn at_index(&self, index: &[usize]) -> X::Elem {
-        let off = self.c.geom.offset(index);
-        // SAFETY: the caller guarantees `index` is in bounds of the common shape, which is `c`'s,
-        // so `off` is an element of `c` (invariant 2); the same holds for `x` and `y`.
+    unsafe fn seek(&mut self, outer: &[usize], j0: usize, m: usize) -> Self::Block<'_> {
+        // SAFETY: forwarded: the condition and both branches walk the same shape.
         unsafe {
-            if *self.c.ptr.as_ptr().offset(off) {
-                self.x.at_index(index)
+            WhereBlock {
+                c: self.c.seek(outer, j0, m),
+                x: self.x.seek(outer, j0, m),
+                y: self.y.seek(outer, j0, m),
+            }
+        }
+    }
+}
+
+/// The [`Block`] of [`lazy_where`]'s node.
+#[derive(Clone, Copy)]
+pub struct WhereBlock<'b, X, Y> {
+    c: LeafBlock<'b, bool>,
+    x: X,
+    y: Y,
+}
+
+impl<X: Block, Y: Block<Elem = X::Elem>> Block for WhereBlock<'_, X, Y> {
+    type Elem = X::Elem;
+    #[inline(always)]
+    unsafe fn at(self, i: usize) -> X::Elem {
+        // SAFETY: forwarded: all three were sought with the same block.
+        unsafe {
+            if self.c.at(i) {
+                self.x.at(i)
             } else {
-                self.y.at_index(index)
+                self.y.at(i)
             }
         }
     }
@@ -242,21 +362,51 @@ pub struct Map<E, F> {
 
 impl<E: Expr, F: Fn(E::Elem) -> E::Elem> Expr for Map<E, F> {
     type Elem = E::Elem;
+    type Cursor<'e>
+        = Map<E::Cursor<'e>, &'e F>
+    where
+        Self: 'e;
     fn geom(&self) -> Result<Option<Geom>, ArrayError> {
         self.e.geom()
     }
-    fn contiguous(&self) -> bool {
-        self.e.contiguous()
+    fn contiguous(&self, shape: &[usize]) -> bool {
+        self.e.contiguous(shape)
     }
     #[inline(always)]
     unsafe fn at_flat(&self, i: usize) -> E::Elem {
         // SAFETY: the caller's guarantee for `self` is the same guarantee for the operand.
         (self.f)(unsafe { self.e.at_flat(i) })
     }
+    fn cursor(&self, shape: &[usize]) -> Result<Self::Cursor<'_>, ArrayError> {
+        Ok(Map {
+            e: self.e.cursor(shape)?,
+            f: &self.f,
+        })
+    }
+}
+
+impl<'f, C: Cursor, F: Fn(C::Elem) -> C::Elem> Cursor for Map<C, &'f F> {
+    type Elem = C::Elem;
+    type Block<'b>
+        = Map<C::Block<'b>, &'f F>
+    where
+        Self: 'b;
     #[inline(always)]
-    unsafe fn at_index(&self, index: &[usize]) -> E::Elem {
-        // SAFETY: as above.
-        (self.f)(unsafe { self.e.at_index(index) })
+    unsafe fn seek(&mut self, outer: &[usize], j0: usize, m: usize) -> Self::Block<'_> {
+        Map {
+            // SAFETY: forwarded.
+            e: unsafe { self.e.seek(outer, j0, m) },
+            f: self.f,
+        }
+    }
+}
+
+impl<B: Block, F: Fn(B::Elem) -> B::Elem> Block for Map<B, &F> {
+    type Elem = B::Elem;
+    #[inline(always)]
+    unsafe fn at(self, i: usize) -> B::Elem {
+        // SAFETY: forwarded.
+        (self.f)(unsafe { self.e.at(i) })
     }
 }
 
@@ -298,35 +448,45 @@ where
 }
 
 impl<E: Expr> Lazy<E> {
-    /// Evaluates into a new C-ordered array in one pass: the result is the only allocation.
+    /// Evaluates into a new C-ordered array of the operands' broadcast shape, in one pass: the
+    /// result is the only allocation, broadcast operands included (none is copied to the full
+    /// shape). An error naming two shapes that do not broadcast (NumPy's), or out-of-memory.
     pub fn eval(self) -> Result<NdArray<E::Elem>, ArrayError> {
         let geom = self.0.geom()?.unwrap_or(Geom::c_order(&[])?);
+        let shape = geom.shape();
         let e = &self.0;
-        let contiguous = e.contiguous();
-        NdArray::try_build(geom.shape(), |out| {
-            if contiguous {
+        if e.contiguous(shape) {
+            return NdArray::try_build(shape, |out| {
                 for (i, o) in out.iter_mut().enumerate() {
-                    // SAFETY: `i < len` and every operand is C-contiguous (checked above).
+                    // SAFETY: `i < len` and every operand is C-contiguous with `shape` (checked).
                     o.write(unsafe { e.at_flat(i) });
                 }
-            } else {
-                for_each_index(&geom, |k, idx| {
-                    // SAFETY: `idx` walks the in-bounds indices of the common shape.
-                    out[k].write(unsafe { e.at_index(idx) });
-                });
-            }
+            });
+        }
+        let mut cur = e.cursor(shape)?;
+        NdArray::try_build(shape, |out| {
+            let mut k = 0;
+            for_each_block(shape, |outer, j0, m| {
+                // SAFETY: `for_each_block` gives in-bounds blocks of at most `BLOCK` elements.
+                let b = unsafe { cur.seek(outer, j0, m) };
+                for (i, o) in out[k..k + m].iter_mut().enumerate() {
+                    // SAFETY: `i < m` of the block just sought.
+                    o.write(unsafe { b.at(i) });
+                }
+                k += m;
+            });
         })
     }
 
-    /// Evaluates into `out` (same shape), in one pass: zero bytes allocated. `out` may be one of the
-    /// operands' own arrays only through a copy: the borrow checker rejects aliasing.
+    /// Evaluates into `out`, in one pass: zero bytes allocated. The operands broadcast to `out`'s
+    /// shape, as with NumPy's `out=` (an error if they do not). `out` may be one of the operands'
+    /// own arrays only through a copy: the borrow checker rejects aliasing.
     pub fn eval_into<S: DataMut<Elem = E::Elem>>(
         self,
         out: &mut ArrayBase<S>,
     ) -> Result<(), ArrayError> {
-        let geom = self.0.geom()?;
-        if let Some(g) = geom
-            && g.shape() != out.shape()
+        if let Some(g) = self.0.geom()?
+            && !broadcast_shapes(g.shape(), out.shape()).is_ok_and(|b| b.shape() == out.shape())
         {
             return Err(ArrayError::mismatch(
                 "cannot evaluate an expression into an array",
@@ -335,39 +495,30 @@ impl<E: Expr> Lazy<E> {
             ));
         }
         let e = &self.0;
-        if e.contiguous()
+        let geom = out.geom;
+        if e.contiguous(geom.shape())
             && let Some(o) = out.as_slice_mut()
         {
             for (i, o) in o.iter_mut().enumerate() {
-                // SAFETY: `i < len` of the common shape and every operand is C-contiguous.
+                // SAFETY: `i < len` and every operand is C-contiguous with `out`'s shape.
                 *o = unsafe { e.at_flat(i) };
             }
             return Ok(());
         }
-        let shape = out.geom;
-        let mut view = out.view_mut();
-        for_each_index(&shape, |_, idx| {
-            let dst = view_get_mut(&mut view, idx);
-            // SAFETY: `idx` is in bounds of the common shape.
-            *dst = unsafe { e.at_index(idx) };
+        let mut cur = e.cursor(geom.shape())?;
+        let (po, so) = (out.ptr.as_ptr(), crate::iter::inner_stride(&geom));
+        for_each_block(geom.shape(), |outer, j0, m| {
+            // SAFETY: an in-bounds block of at most `BLOCK` elements of `out`'s shape, which every
+            // operand broadcasts to (checked above).
+            let b = unsafe { cur.seek(outer, j0, m) };
+            let first = geom.offset(outer) + j0 as isize * so;
+            for i in 0..m {
+                // SAFETY: element `j0 + i` of the lane at `outer` is in bounds of `out`, distinct
+                // per visit (invariant 4); `&mut out` excludes other access; `i < m` for `at`.
+                unsafe { *po.offset(first + i as isize * so) = b.at(i) };
+            }
         });
         Ok(())
-    }
-}
-
-fn view_get_mut<'v, T: Num>(v: &'v mut crate::ArrayViewMut<'_, T>, idx: &[usize]) -> &'v mut T {
-    let off = v.geom.offset(idx);
-    // SAFETY: `idx` is in bounds (callers walk the view's own shape), so `off` is a distinct element
-    // of the uniquely borrowed view (invariants 2 and 4).
-    unsafe { &mut *v.ptr.as_ptr().offset(off) }
-}
-
-/// Calls `f(k, index)` for every index of `geom` in C order, `k` counting from 0.
-fn for_each_index(geom: &Geom, mut f: impl FnMut(usize, &[usize])) {
-    let mut c = Counter::<0>::new();
-    for k in 0..geom.len() {
-        f(k, c.index(geom.ndim()));
-        c.advance(geom.shape(), []);
     }
 }
 

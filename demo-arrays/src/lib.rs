@@ -40,6 +40,7 @@
 //! | `a * 2 + b` | `&(&a * 2.0) + &b` (all by reference) | a temporary + the result |
 //! | `c = a * 2; c += b` | `&a * 2.0 + &b` (the temporary is reused by value) | the result |
 //! | `numexpr.evaluate("a*2+b")` | `(lazy(&a) * 2.0 + &b).eval()` | the result only |
+//! | `m * 2 + row - col` (broadcast, two temporaries) | `(lazy(&m) * 2.0 + &row - &col).eval()?` | the result only |
 //! | `a *= 2; a += b` | `a *= 2.0; a += &b`, `a.mul_add_assign(2.0, &b)` | 0 |
 //! | `a.sum()`, `a.mean()`, `a.min()` | `a.sum()` (`i64`/`u64` for integers), `a.mean()`, `a.min()?` | 0 |
 //! | `a // b`, `a // 2` | `a.floor_div(&b)`, `a.floor_div_scalar(2)` | the result |
@@ -74,9 +75,8 @@
 //! Differences from NumPy worth knowing: integer `/` is Rust's truncating division (NumPy's `/` is
 //! true division, its `//` is [`floor_div`](ArrayBase::floor_div)); integer division by zero gives
 //! 0 without a warning; [`may_share_memory`] is NumPy's `may_share_memory` (there is no exact
-//! `shares_memory`); mapped big-endian files are refused (`npy::load` swaps them); operands of
-//! fused expressions must have equal shapes (broadcast explicitly); NumPy's `-1` in a shape is
-//! [`INFER`]; at most [`MAX_NDIM`] axes. Comparisons, `where_` and arithmetic take operands of one
+//! `shares_memory`); mapped big-endian files are refused (`npy::load` swaps them); NumPy's `-1` in
+//! a shape is [`INFER`]; at most [`MAX_NDIM`] axes. Comparisons, `where_` and arithmetic take operands of one
 //! element type (no mixed-dtype promotion); `sqrt` and `exp` take float arrays only (NumPy turns
 //! integers into `float64`: use `astype` first); `clip` takes scalar bounds. `sum` widens as
 //! NumPy's: `int8`…`int64` and `bool` to `i64`, unsigned to `u64` ([`Summable`]).

@@ -341,6 +341,55 @@ fn comparisons_masks_and_where_bytes() {
 }
 
 #[test]
+fn fused_broadcast_allocates_the_result_only() {
+    // NumPy's `m * row + col` (a (256, 256) array, a (256,) row, a (256, 1) column) allocates a
+    // temporary for `m * row`; fused, the operands broadcast in place: the result only, and no
+    // broadcast copy of `row` or `col`.
+    let (r, k) = (256, 256);
+    let m = f64s(r * k).into_shape(&[r, k]).unwrap();
+    let row = f64s(k);
+    let col = f64s(r).into_shape(&[r, 1]).unwrap();
+    let out = (r * k * 8) as u64;
+    let (unfused, u) = measure(|| &(&m * &row) + &col);
+    assert_eq!(
+        (u.allocations, u.allocated_bytes, u.peak_bytes),
+        (2, 2 * out, 2 * out),
+        "{u:?}"
+    );
+    let (fused, u) = measure(|| (lazy(&m) * &row + &col).eval().unwrap());
+    assert_eq!(
+        (u.allocations, u.allocated_bytes, u.peak_bytes),
+        (1, out, out),
+        "{u:?}"
+    );
+    assert_eq!(fused.to_vec(), unfused.to_vec());
+    // Strided operands take the same blocked path: still the result only.
+    let (_, u) = measure(|| (lazy(&m.t()) * &row + &col).eval().unwrap());
+    assert_eq!((u.allocations, u.allocated_bytes), (1, out), "{u:?}");
+    // Into an existing array, and with a unary function on top: nothing.
+    let mut into = NdArray::<f64>::zeros(&[r, k]);
+    let (_, u) = measure(|| {
+        (lazy(&m) * &row + &col)
+            .sqrt()
+            .eval_into(&mut into)
+            .unwrap()
+    });
+    assert_eq!((u.allocated_bytes, u.allocations), (0, 0), "{u:?}");
+    // np.where with a broadcast condition and a broadcast branch: the result only.
+    let mask = row.gt(100.0).unwrap();
+    let (w, u) = measure(|| {
+        lazy_where(&mask, lazy(&m) * 2.0, lazy(&col))
+            .eval()
+            .unwrap()
+    });
+    assert_eq!((u.allocations, u.allocated_bytes), (1, out), "{u:?}");
+    assert_eq!(
+        w.to_vec(),
+        where_(&mask, &(&m * 2.0), &col).unwrap().to_vec()
+    );
+}
+
+#[test]
 fn math_bytes_plain_in_place_and_fused() {
     let a = f64s(N);
     let b = f64s(N);

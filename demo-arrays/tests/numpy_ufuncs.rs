@@ -138,7 +138,7 @@ fn where_and_assign_where_match_numpy() {
     let b = where_(r.gt(0.0).unwrap(), 7.0, &c).unwrap();
     assert!(same_bits(&a.to_vec(), &want.slice(&s![0]).to_vec()));
     assert!(same_bits(&b.to_vec(), &want.slice(&s![1]).to_vec()));
-    // Fused: operands of one shape, so the row and the mask are broadcast explicitly.
+    // Fused, with the row and the mask broadcast explicitly first (a view of the full shape).
     let pos = c.gt(0.0).unwrap();
     let r10b = r10.broadcast(&[2, 3]).unwrap();
     let fa = lazy_where(&pos, lazy(&c) * 1.0, lazy(&r10b))
@@ -154,12 +154,20 @@ fn where_and_assign_where_match_numpy() {
         .eval_into(&mut into.view_mut().reversed_axes().reversed_axes())
         .unwrap();
     assert_eq!(into.to_vec(), where_(&pos, &c, 0.0).unwrap().to_vec());
-    assert!(
+    // Operands broadcast inside the expression too: the (3,) row against the (2, 3) mask.
+    assert_eq!(
         lazy_where(&rpos, lazy(&r), scalar(0.0))
             .eval()
+            .unwrap()
+            .to_vec(),
+        where_(rpos, &r, 0.0).unwrap().to_vec()
+    );
+    assert_eq!(
+        lazy_where(&pos, lazy(&NdArray::<f64>::zeros(&[2])), scalar(0.0))
+            .eval()
             .unwrap_err()
-            .to_string()
-            .contains("fused operands must have equal shapes")
+            .to_string(),
+        "operands could not be broadcast together with shapes (2, 3) (2,)"
     );
     let mut d = c.clone();
     let mask = d.lt(0.0).unwrap();
@@ -284,4 +292,69 @@ fn sqrt_exp_abs_clip_match_numpy_in_every_form() {
     let mut m = NdArray::<f64>::arange(12).into_shape(&[3, 4]).unwrap() - 6.0;
     m.slice_mut(&s![.., ..;-3]).abs_inplace();
     assert_eq!(m.to_vec()[..4], [6.0, -5.0, -4.0, 3.0]);
+}
+
+/// `m`, `row` and `col` of the fixture script's fused-broadcast section.
+fn fused_operands() -> (NdArray<f64>, NdArray<f64>, NdArray<f64>) {
+    let m = NdArray::<f64>::arange(12).into_shape(&[3, 4]).unwrap() / 4.0 - 1.0;
+    let row = NdArray::from_vec(&[4], vec![0.5, -1.0, 2.0, 0.25]).unwrap();
+    let col = NdArray::from_vec(&[3, 1], vec![1.0, -2.0, 0.5]).unwrap();
+    (m, row, col)
+}
+
+#[test]
+fn fused_expressions_broadcast_as_numpy() {
+    let want = load::<f64>("numpy_fused_broadcast.npy");
+    let (m, row, col) = fused_operands();
+    let (rm, rrow, rcol) = (
+        m.slice(&s![..;-1]),
+        row.slice(&s![..;-1]),
+        col.slice(&s![..;-1]),
+    );
+    let mt = m.t();
+    let flipped = mt.slice(&s![..;-1]);
+    let got = [
+        (lazy(&m) * 2.0 + &row - &col).eval().unwrap(),
+        (lazy(&m) * &row + &col).abs().sqrt().eval().unwrap(),
+        lazy_where(&row.gt(0.0).unwrap(), lazy(&m) * 2.0 + &row, lazy(&col))
+            .eval()
+            .unwrap(),
+        lazy_where(&col.gt(0.0).unwrap(), lazy(&m), scalar(0.0))
+            .eval()
+            .unwrap(),
+        (lazy(&rm) * 2.0 - &rrow).eval().unwrap(),
+        (lazy(&flipped.t()) * &rcol + 7.0).eval().unwrap(),
+    ];
+    for (k, g) in got.iter().enumerate() {
+        assert_eq!(g.shape(), &[3, 4], "case {k}");
+        assert!(
+            same_bits(&g.to_vec(), &want.slice(&s![k as isize]).to_vec()),
+            "case {k}: {:?}",
+            g.to_vec()
+        );
+    }
+    // Into an existing array (a strided view), the operands broadcast to its shape as NumPy's
+    // `np.add(m * 2, row, out=o)`; an `out` they do not broadcast to is an error.
+    let mut o = NdArray::<f64>::zeros(&[3, 8]);
+    (lazy(&m) * 2.0 + &row - &col)
+        .eval_into(&mut o.slice_mut(&s![.., ..;2]))
+        .unwrap();
+    assert!(same_bits(
+        &o.slice(&s![.., ..;2]).to_vec(),
+        &want.slice(&s![0]).to_vec()
+    ));
+    let mut wide = NdArray::<f64>::zeros(&[2, 3, 4]);
+    (lazy(&row) - &col).eval_into(&mut wide).unwrap();
+    assert_eq!(
+        wide.slice(&s![1]).to_vec(),
+        (&row - &col).to_vec(),
+        "broadcast up to out's extra axis"
+    );
+    let e = (lazy(&m) + &row)
+        .eval_into(&mut NdArray::<f64>::zeros(&[4]))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "cannot evaluate an expression into an array with shapes (3, 4) (4,)"
+    );
 }

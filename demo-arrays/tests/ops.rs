@@ -111,7 +111,7 @@ fn fused_expressions_match_and_check_shapes() {
         (lazy(&a) * 2.0 + &b).eval().unwrap().to_vec(),
         want.to_vec()
     );
-    // Non-contiguous operands take the index path.
+    // Non-contiguous operands take the blocked lane path.
     let (ar, br) = (a.slice(&s![..;-1]), b.slice(&s![..;-1]));
     let r = (lazy(&ar) * 2.0 + &br - lazy(&ar) / 4.0).eval().unwrap();
     let w: Vec<f32> = ar
@@ -129,6 +129,100 @@ fn fused_expressions_match_and_check_shapes() {
         .eval()
         .unwrap_err();
     assert!(e.to_string().ends_with("with shapes (1000,) (10,)"), "{e}");
+}
+
+#[test]
+fn fused_broadcast_matches_unfused_on_every_layout() {
+    // Lanes shorter and longer than a block (256), operands broadcast along the lane (stride 0),
+    // across it, on a middle axis, reversed, transposed and strided; every result equals the
+    // unfused expression's (the same operations in the same order, so bit for bit).
+    let m = NdArray::<f64>::from_shape_fn(&[5, 7, 600], |i| {
+        (i[0] * 7919 + i[1] * 31 + i[2]) as f64 * 0.37 - 400.0
+    });
+    let cases: Vec<(&str, NdArray<f64>, NdArray<f64>)> = vec![
+        (
+            "row",
+            m.clone(),
+            NdArray::from_shape_fn(&[600], |i| i[0] as f64 / 3.0),
+        ),
+        (
+            "column",
+            m.clone(),
+            NdArray::from_shape_fn(&[5, 7, 1], |i| (i[0] * 7 + i[1]) as f64),
+        ),
+        (
+            "middle",
+            m.clone(),
+            NdArray::from_shape_fn(&[5, 1, 600], |i| (i[0] + i[2]) as f64),
+        ),
+        ("scalar-like", m.clone(), NdArray::from_elem(&[1], 2.5)),
+        (
+            "both",
+            NdArray::from_shape_fn(&[5, 1, 600], |i| i[2] as f64),
+            { NdArray::from_shape_fn(&[7, 1], |i| i[0] as f64 - 3.0) },
+        ),
+        (
+            "reversed",
+            m.slice(&s![..;-1, .., ..;-1]).to_owned(),
+            NdArray::arange(600),
+        ),
+        (
+            "short lanes",
+            m.reshape(&[10500, 2]).unwrap().to_owned(),
+            NdArray::arange(2),
+        ),
+    ];
+    for (name, a, b) in &cases {
+        let views = [
+            (a.view(), b.view()),
+            (a.slice(&s![..;-1]), b.view()),
+            (a.view(), b.slice(&s![..;-1])),
+        ];
+        for (k, (a, b)) in views.iter().enumerate() {
+            let want = &(&(a * 2.0) + b) - &(a * b);
+            let got = (lazy(a) * 2.0 + b - lazy(a) * b).eval().unwrap();
+            assert_eq!(got.shape(), want.shape(), "{name} {k}");
+            assert_eq!(got.to_vec(), want.to_vec(), "{name} {k}");
+            // The operands in the other order, and into a Fortran-ordered (transposed) output.
+            let got = (lazy(b) - a).eval().unwrap();
+            assert_eq!(
+                got.to_vec(),
+                (b - a).to_vec(),
+                "{name} {k} reversed operands"
+            );
+            let mut out =
+                NdArray::<f64>::zeros(&want.shape().iter().rev().copied().collect::<Vec<_>>());
+            let mut out_t = out.view_mut().reversed_axes();
+            (lazy(a) * 2.0 + b - lazy(a) * b)
+                .eval_into(&mut out_t)
+                .unwrap();
+            assert_eq!(
+                out.t().to_vec(),
+                want.to_vec(),
+                "{name} {k} into a transposed array"
+            );
+        }
+    }
+    // A transposed operand (strided along the lane) with a broadcast column.
+    let t = NdArray::<f32>::from_shape_fn(&[300, 40], |i| (i[0] * 40 + i[1]) as f32 * 0.5);
+    let col = NdArray::<f32>::from_shape_fn(&[40, 1], |i| i[0] as f32 + 1.0);
+    let got = (lazy(&t.t()) / &col).eval().unwrap();
+    assert_eq!(got.to_vec(), (&t.t() / &col).to_vec());
+    // Integers, zero dimensions and empty shapes.
+    let i = NdArray::<i32>::from_shape_fn(&[3, 4], |i| i[0] as i32 * 10 - i[1] as i32);
+    let r = NdArray::<i32>::from_vec(&[4], vec![1, -2, 3, -4]).unwrap();
+    assert_eq!(
+        (lazy(&i) * &r + 7).eval().unwrap().to_vec(),
+        (&(&i * &r) + 7).to_vec()
+    );
+    let z = NdArray::<f64>::from_elem(&[], 4.0);
+    assert_eq!((lazy(&z) * &m).eval().unwrap().to_vec(), (&z * &m).to_vec());
+    assert_eq!((lazy(&z) + 1.0).eval().unwrap().to_vec(), vec![5.0]);
+    let empty = NdArray::<f64>::zeros(&[0, 600]);
+    assert_eq!(
+        (lazy(&empty) + &cases[0].2).eval().unwrap().shape(),
+        &[0, 600]
+    );
 }
 
 #[test]
