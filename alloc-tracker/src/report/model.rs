@@ -112,8 +112,9 @@ pub(crate) fn library(frame: &Frame) -> Option<String> {
         }
         return None;
     }
+    // Without a file: std by its paths, or its unwinding shims (`__rust_try`).
     let name = frame.function.trim_start_matches('<');
-    ["std::", "core::", "alloc::"]
+    ["std::", "core::", "alloc::", "__rust_"]
         .iter()
         .any(|p| name.starts_with(p))
         .then(|| "std".into())
@@ -215,6 +216,7 @@ mod tests {
             ),
         );
         assert_eq!(library(&dep).as_deref(), Some("regex-automata"));
+        assert_eq!(library(&frame("__rust_try", None)).as_deref(), Some("std"));
         let own = frame("app::main", Some("src/main.rs"));
         assert_eq!(library(&own), None);
         assert_eq!(crate_name("serde-1.0.0-beta.1"), "serde");
