@@ -96,9 +96,27 @@
 //! `direct,indirect`), `fail_on=direct,indirect,reachable` (the classes that make `leak_exit_code`
 //! fire; default `direct,indirect`), `suppressions=<file>` (LeakSanitizer's `leak:<substring>`
 //! lines), `pprof=<path>`, `dhat=<path>`, `flamegraph=<path>` (exports written at exit, each
-//! replacing its file; `%p` is the pid) and `flamegraph_of=peak|exit|total` (the flame graph's
-//! metric, default `peak`). A mistake prints one warning line naming it and the accepted values;
-//! the program runs on. An unwritable report path prints a warning and the report goes to stderr.
+//! replacing its file; `%p` is the pid), `flamegraph_of=peak|exit|total` (the flame graph's
+//! metric, default `peak`), `sample=<bytes>` (sampled mode, below) and `pprof_every=<seconds>`
+//! (with `pprof=<path>`: a profile every N seconds from a thread of the tracker's own, `%n` in
+//! the path its sequence number). A mistake prints one warning line naming it and the accepted
+//! values; the program runs on. An unwritable report path prints a warning and the report goes to
+//! stderr.
+//!
+//! ## Sampled mode, for production
+//!
+//! `ALLOC_TRACKER=sample=512KiB` (or any mean number of bytes; `KiB`/`MiB` suffixes) records one
+//! allocation per about that many bytes, as jemalloc's `prof` and tcmalloc do: each thread's
+//! countdown is drawn from an exponential distribution, so a block of `s` bytes is sampled with
+//! probability `1 − exp(−s / rate)`; only sampled blocks capture a stack and enter the block map,
+//! and an unsampled free is told apart by a lock-free filter without touching the map. Each
+//! sampled block counts as `1 / (1 − exp(−s / rate))` blocks of its size, so per-callsite figures
+//! are unbiased estimates (their relative error about `1/√samples`); [`stats`] stays exact. The
+//! reachability scan needs every block and does not run: the report lists estimated live bytes
+//! per callsite under the header line `sampled every ~512 KiB: per-callsite figures are
+//! estimates`, and `SUMMARY:` gives the exact global figure. [`heap_profile`] returns a gzipped
+//! pprof of the heap (sampled or exact) for a service's `/debug/pprof/heap`
+//! (`examples/heap_server.rs`). See `sample.rs` for the mechanics.
 //!
 //! ## Cost
 //!

@@ -70,6 +70,7 @@ pub(crate) fn render(guard: &Guard, cfg: &Config, when: &str, start: scan::Start
         rank: 0,
         top: cfg.top,
         peak: heap.peak_bytes,
+        sampled: cfg.sample != 0,
     };
     let (failing_blocks, callsites) = match &classified {
         Some(c) => {
@@ -266,6 +267,8 @@ struct Lister {
     rank: usize,
     top: usize,
     peak: u64,
+    /// Sampled mode: reallocs and temporaries are not counted per callsite (not shown).
+    sampled: bool,
 }
 
 impl Lister {
@@ -285,7 +288,14 @@ impl Lister {
                 group(site.bytes),
                 plural(site.blocks, "block", "blocks"),
             );
-            if what == "at peak:" {
+            if what == "at peak:" && self.sampled {
+                let _ = write!(
+                    text,
+                    "; total {} in {}",
+                    human(site.total_bytes),
+                    plural(site.total_blocks, "block", "blocks"),
+                );
+            } else if what == "at peak:" {
                 let _ = write!(
                     text,
                     "; total {} in {}, {}, {}",
