@@ -59,10 +59,12 @@ impl Geom {
         self.ndim as usize
     }
     /// The length of each axis.
+    #[inline]
     pub fn shape(&self) -> &[usize] {
         &self.shape[..self.ndim as usize]
     }
     /// The stride of each axis, in elements.
+    #[inline]
     pub fn strides(&self) -> &[isize] {
         &self.strides[..self.ndim as usize]
     }

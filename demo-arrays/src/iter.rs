@@ -69,6 +69,11 @@ impl<T: Element> Iter<'_, T> {
 
 impl<'a, T: Element> Iterator for Iter<'a, T> {
     type Item = &'a T;
+    // Inlined into the caller's loop: without it, `next` became an out-of-line call once the
+    // shared `Counter` made it larger. Callgrind, `iter().fold` over a transposed 1024 × 1024 f64
+    // view: 48.0 instructions per element before the counter was shared (6f93f28^), 68.0 after,
+    // 23.0 with this and `#[inline]` on `Geom::shape`/`strides` (callable across crates now).
+    #[inline]
     fn next(&mut self) -> Option<&'a T> {
         let p = self.next_ptr()?;
         // SAFETY: `p` is a live, aligned element of the array borrowed for `'a` (see `next_ptr`),
@@ -109,6 +114,7 @@ pub struct IterMut<'a, T: Element> {
 
 impl<'a, T: Element> Iterator for IterMut<'a, T> {
     type Item = &'a mut T;
+    #[inline]
     fn next(&mut self) -> Option<&'a mut T> {
         let p = self.inner.next_ptr()?;
         // SAFETY: `p` is a live, aligned element (see `next_ptr`). `IterMut` is made only from
