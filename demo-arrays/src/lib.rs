@@ -76,10 +76,10 @@
 //! true division, its `//` is [`floor_div`](ArrayBase::floor_div)); integer division by zero gives
 //! 0 without a warning; [`may_share_memory`] is NumPy's `may_share_memory` (there is no exact
 //! `shares_memory`); mapped big-endian files are refused (`npy::load` swaps them); NumPy's `-1` in
-//! a shape is [`INFER`]; at most [`MAX_NDIM`] axes. Comparisons, `where_` and arithmetic take operands of one
-//! element type (no mixed-dtype promotion); `sqrt` and `exp` take float arrays only (NumPy turns
-//! integers into `float64`: use `astype` first); `clip` takes scalar bounds. `sum` widens as
-//! NumPy's: `int8`…`int64` and `bool` to `i64`, unsigned to `u64` ([`Summable`]).
+//! a shape is [`INFER`]; at most [`MAX_NDIM`] axes. Comparisons, `where_` and arithmetic take
+//! operands of one element type (no mixed-dtype promotion); `sqrt` and `exp` take float arrays
+//! only (NumPy turns integers into `float64`: use `astype` first); `clip` takes scalar bounds.
+//! `sum` widens as NumPy's: `int8`…`int64` and `bool` to `i64`, unsigned to `u64` ([`Summable`]).
 //!
 //! ## The tour
 //!
