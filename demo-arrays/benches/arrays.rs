@@ -12,6 +12,13 @@
 //!   and `b[:, :1]` of a (5 M, 2) f32 array (gathered into blocks, then pairwise), and sums along
 //!   each axis of a 2048 × 1024 f64 array, against `ndarray`'s `sum` / `sum_axis`.
 //!
+//! - `fused_broadcast`: `m * 2 + row - col` over a 2048 × 2048 f64 `m` with a (2048,) row and a
+//!   (2048, 1) column: temporaries, fused with implicit and with explicit broadcasting, and
+//!   `ndarray`'s temporaries and `Zip`.
+//! - `index_counter`: the paths walked by `dim::Counter` (element iterator, lane walks) over
+//!   non-contiguous 1024 × 1024 f64 views: `iter()` of a transposed view, `map_inplace` of every
+//!   other column, `&a + &b` of a transposed and a plain array.
+//!
 //! Run: `cargo bench -p demo-arrays --bench arrays -- --warm-up-time 1 --measurement-time 3`.
 
 use std::hint::black_box;
@@ -178,5 +185,69 @@ fn strided_and_axis_sums(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sums, alignment, temporaries, strided_and_axis_sums);
+fn fused_broadcast(c: &mut Criterion) {
+    const R: usize = 2048;
+    let mut g = c.benchmark_group("fused_broadcast");
+    g.throughput(Throughput::Bytes((R * R * 8 * 2) as u64)); // one read and one write per element
+    g.sample_size(10);
+    let m = NdArray::<f64>::from_shape_fn(&[R, R], |i| (i[0] + i[1]) as f64);
+    let row = NdArray::<f64>::arange(R);
+    let col = NdArray::<f64>::from_elem(&[R, 1], 0.5);
+    g.bench_function("temporaries", |b| b.iter(|| &(&(&m * 2.0) + &row) - &col));
+    g.bench_function("fused_eval", |b| {
+        b.iter(|| (lazy(&m) * 2.0 + &row - &col).eval().unwrap())
+    });
+    let (rb, cb) = (
+        row.broadcast(&[R, R]).unwrap(),
+        col.broadcast(&[R, R]).unwrap(),
+    );
+    g.bench_function("fused_eval_explicit_broadcast", |b| {
+        b.iter(|| (lazy(&m) * 2.0 + &rb - &cb).eval().unwrap())
+    });
+    let nm = ndarray::Array2::<f64>::from_shape_fn((R, R), |(i, j)| (i + j) as f64);
+    let nrow = ndarray::Array1::<f64>::from_iter((0..R).map(|i| i as f64));
+    let ncol = ndarray::Array2::<f64>::from_elem((R, 1), 0.5);
+    g.bench_function("ndarray_temporaries", |b| {
+        b.iter(|| &(&(&nm * 2.0) + &nrow) - &ncol)
+    });
+    g.bench_function("ndarray_zip_new", |b| {
+        b.iter(|| {
+            ndarray::Zip::from(&nm)
+                .and_broadcast(&nrow)
+                .and_broadcast(&ncol)
+                .map_collect(|&x, &r, &c| x * 2.0 + r - c)
+        })
+    });
+    g.finish();
+}
+
+fn index_counter(c: &mut Criterion) {
+    const R: usize = 1024;
+    let mut g = c.benchmark_group("index_counter");
+    g.throughput(Throughput::Elements((R * R) as u64));
+    g.sample_size(20);
+    let a = NdArray::<f64>::from_shape_fn(&[R, R], |i| (i[0] ^ i[1]) as f64);
+    let t = a.t();
+    g.bench_function("iter_next_transposed", |b| {
+        b.iter(|| black_box(&t).iter().fold(0.0, |s, &x| s + x))
+    });
+    let mut w = NdArray::<f64>::zeros(&[R, 2 * R]);
+    g.bench_function("map_inplace_every_other_column", |b| {
+        b.iter(|| w.slice_mut(&s![.., ..;2]).map_inplace(|x| *x += 1.0))
+    });
+    g.bench_function("zip_map_transposed_plus_plain", |b| {
+        b.iter(|| &black_box(&a).t() + black_box(&a))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    sums,
+    alignment,
+    temporaries,
+    strided_and_axis_sums,
+    fused_broadcast,
+    index_counter
+);
 criterion_main!(benches);
