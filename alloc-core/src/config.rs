@@ -25,9 +25,32 @@
 //! jemalloc reads its `malloc_conf` symbol once, at its first allocation. jemalloc defines the symbol
 //! weakly; the strong definition here wins, but only if the linker pulls in this object, so
 //! [`crate::AlignedAlloc`] holds a reference to it: any program that names `AlignedAlloc::new()`
-//! links the configuration.
+//! links the configuration. The symbol is `_rjem_malloc_conf` in `tikv-jemalloc-sys`'s default
+//! (prefixed) build and `malloc_conf` when some crate of the program turns on its
+//! `unprefixed_malloc_on_supported_platforms` feature; both are defined here, so the options apply
+//! either way.
+//!
+//! **A program that sets jemalloc's options itself** (`#[export_name = "_rjem_malloc_conf"]`, as
+//! `tikv-jemallocator`'s docs show) holds a second definition of `_rjem_malloc_conf`, and the
+//! link fails (checked with `tikv-jemallocator` 0.6, `tests/jemalloc_versions.rs`):
+//!
+//! ```text
+//! rust-lld: error: duplicate symbol: _rjem_malloc_conf
+//! >>> defined at main.rs:… (src/main.rs:…)
+//! >>> defined at config.rs:… (src/config.rs:…)
+//! ```
+//!
+//! (GNU ld says `multiple definition of '_rjem_malloc_conf'`.) jemalloc reads one string, and
+//! alloc-core needs its options in it, so there is no silent way to have both: remove the program's
+//! definition and pass its options at run time in `_RJEM_MALLOC_CONF`, which jemalloc reads after
+//! this string. With one definition of each symbol here the failure is certain: `AlignedAlloc`
+//! refers to both, and both live in this module's object, so the linker always sees this crate's
+//! `_rjem_malloc_conf` beside the program's. (With only the prefixed symbol defined here, the link
+//! succeeded and the program's string silently replaced this crate's: `opt.oversize_threshold`
+//! was jemalloc's 8 MiB again.) [`is_applied`] says whether the options are in force, e.g. after a
+//! `_RJEM_MALLOC_CONF` override.
 
-use core::ffi::c_char;
+use core::ffi::{c_char, c_void};
 
 /// The options this crate gives jemalloc (see the module docs for each one's reason).
 pub const MALLOC_CONF: &str = "oversize_threshold:0,background_thread:true";
@@ -44,6 +67,46 @@ const CONF_BYTES: &[u8] = b"oversize_threshold:0,background_thread:true\0";
 /// The exported symbol jemalloc (prefixed build, `_rjem_`) reads its options from.
 #[unsafe(export_name = "_rjem_malloc_conf")]
 pub static JEMALLOC_MALLOC_CONF: ConfPtr = ConfPtr(CONF_BYTES.as_ptr().cast());
+
+/// The same options under the unprefixed name, read when a crate of the program turns on
+/// `tikv-jemalloc-sys`'s `unprefixed_malloc_on_supported_platforms` (jemalloc then also replaces
+/// the C library's `malloc`). In the default prefixed build nothing reads it.
+#[unsafe(export_name = "malloc_conf")]
+pub static JEMALLOC_MALLOC_CONF_UNPREFIXED: ConfPtr = ConfPtr(CONF_BYTES.as_ptr().cast());
+
+/// Reads the jemalloc option `name` (a `T`-sized mallctl), or `None` if jemalloc refuses.
+fn read_opt<T: Copy + Default>(name: &core::ffi::CStr) -> Option<T> {
+    let mut value = T::default();
+    let mut len = size_of::<T>();
+    // SAFETY: callers pass names whose mallctl type is `T` (jemalloc's manual), so jemalloc writes at
+    // most `len` = `size_of::<T>()` bytes to `value`; nothing is written to jemalloc (null, 0).
+    let code = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            name.as_ptr(),
+            (&raw mut value).cast::<c_void>(),
+            &mut len,
+            core::ptr::null_mut(),
+            0,
+        )
+    };
+    (code == 0).then_some(value)
+}
+
+/// Whether jemalloc runs with this crate's options ([`MALLOC_CONF`]).
+///
+/// `false` when `_RJEM_MALLOC_CONF` overrode one of them at run time: large temporaries are then
+/// purged eagerly again.
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: alloc_core::AlignedAlloc = alloc_core::AlignedAlloc::new();
+///
+/// assert!(alloc_core::config::is_applied());
+/// ```
+pub fn is_applied() -> bool {
+    read_opt::<usize>(c"opt.oversize_threshold") == Some(0)
+        && read_opt::<bool>(c"opt.background_thread") == Some(true)
+}
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use core::ffi::c_void;
 
 use tikv_jemalloc_sys as ffi;
 
-use crate::config::{ConfPtr, JEMALLOC_MALLOC_CONF};
+use crate::config::{ConfPtr, JEMALLOC_MALLOC_CONF, JEMALLOC_MALLOC_CONF_UNPREFIXED};
 use crate::policy;
 
 /// jemalloc with 64-byte alignment for blocks of 256 bytes or more, transparent huge pages for
@@ -18,15 +18,16 @@ use crate::policy;
 /// Install it with `#[global_allocator] static GLOBAL: AlignedAlloc = AlignedAlloc::new();`.
 #[derive(Clone, Copy)]
 pub struct AlignedAlloc {
-    /// Keeps the `malloc_conf` symbol linked into every program that uses this allocator.
-    _conf: &'static ConfPtr,
+    /// Keeps the `malloc_conf` symbols (prefixed and not) linked into every program that uses this
+    /// allocator.
+    _conf: [&'static ConfPtr; 2],
 }
 
 impl AlignedAlloc {
     /// The allocator; a `const fn` so it can initialise a `#[global_allocator]` static.
     pub const fn new() -> Self {
         Self {
-            _conf: &JEMALLOC_MALLOC_CONF,
+            _conf: [&JEMALLOC_MALLOC_CONF, &JEMALLOC_MALLOC_CONF_UNPREFIXED],
         }
     }
 }

@@ -1,6 +1,7 @@
 //! # alloc-core: a SIMD-aligned global allocator on jemalloc
 //!
-//! [`AlignedAlloc`] is jemalloc (through `tikv-jemallocator`) with three changes for array code:
+//! [`AlignedAlloc`] is jemalloc (called through `tikv-jemalloc-sys`, as `tikv-jemallocator` does)
+//! with three changes for array code:
 //!
 //! 1. **SIMD alignment.** Every block of 256 bytes or more is 64-byte aligned (an AVX-512 vector, a
 //!    cache line), at no cost in bytes or time: see [`policy`] for the rule and the size-class table
@@ -46,9 +47,15 @@
 //!     ... which satisfies dependency `tikv-jemalloc-sys = "^0.4.0"` of package `tikv-jemallocator v0.4.0`
 //! ```
 //!
-//! The way out is to move the other dependency to 0.5–0.7. Statistics: alloc-core turns on
-//! `tikv-jemalloc-sys`'s `stats` feature, so [`stats`] works whatever the other crates ask for
-//! (jemalloc's counters are then on for the whole process, since there is one jemalloc).
+//! The way out is to move the other dependency to 0.5–0.7.
+//!
+//! jemalloc reads one option string, and alloc-core defines it. A program that already defines its
+//! own (`#[export_name = "_rjem_malloc_conf"]`) fails to link with `duplicate symbol:
+//! _rjem_malloc_conf`; it can pass its options in `_RJEM_MALLOC_CONF` instead (see [`config`]).
+//!
+//! Statistics: alloc-core turns on `tikv-jemalloc-sys`'s `stats` feature, so [`stats`] works
+//! whatever the other crates ask for (jemalloc's counters are then on for the whole process, since
+//! there is one jemalloc).
 //!
 //! Layers, in file order: [`policy`] (pure: which flags a block gets) → `jemalloc.rs` (the
 //! `GlobalAlloc` impl, the only unsafe calls into jemalloc) → [`config`] (jemalloc's options) →

@@ -235,6 +235,7 @@ fn malloc_conf_is_linked_and_read() {
     // SAFETY: `opt.background_thread` is a bool mallctl; the name is NUL-terminated.
     let bg: bool = unsafe { tikv_jemalloc_ctl::raw::read(b"opt.background_thread\0") }.unwrap();
     assert!(bg, "background_thread not enabled");
+    assert!(alloc_core::config::is_applied());
 }
 
 /// Why transparent huge pages cannot be checked here, if they cannot.

@@ -7,9 +7,13 @@
 //! crate by path, and runs the real `cargo` on it.
 //!
 //! Resolving (what failed before, with alloc-core pinned to 0.7) takes well under a second per
-//! version and runs by default. Building the program compiles jemalloc's C sources once more (3–5
-//! minutes on this 2-core machine under load), so that test is opt-in:
-//! `cargo test -p alloc-core --test jemalloc_versions -- --ignored`.
+//! version and runs by default. Building compiles jemalloc's C sources once more per configuration
+//! (3.5–6.5 minutes each on this 2-core machine under load; later runs reuse them), so those tests
+//! are opt-in: `cargo test -p alloc-core --test jemalloc_versions -- --ignored --test-threads 1`.
+//! They build and run the program beside 0.6, check that a program defining its own
+//! `_rjem_malloc_conf` fails to link (rather than silently dropping alloc-core's options, as it did
+//! before `malloc_conf` was defined too), and that the options apply when another crate makes
+//! jemalloc unprefixed (they did not before).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -25,7 +29,8 @@ fn fixture(name: &str, dependency: &str) -> PathBuf {
     let manifest = format!(
         "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
          # Not a member of any workspace above this directory (a target dir may lie inside one).\n\
-         [workspace]\n\n[dependencies]\n{dependency}\nalloc-core = {{ path = {:?} }}\n",
+         [workspace]\n\n[features]\nown_conf = []\n\n[dependencies]\n{dependency}\n\
+         alloc-core = {{ path = {:?} }}\n",
         env!("CARGO_MANIFEST_DIR")
     );
     write_if_changed(&dir.join("Cargo.toml"), &manifest);
@@ -128,6 +133,44 @@ fn builds_and_runs_beside_tikv_jemallocator_0_6() {
     );
     assert_eq!(
         stdout.trim(),
-        "usable=1024 aligned=true allocated_covers_vec=true"
+        "usable=1024 aligned=true allocated_covers_vec=true conf_applied=true"
+    );
+}
+
+#[test]
+#[ignore = "links the program of builds_and_runs_beside_tikv_jemallocator_0_6 again: run with --ignored"]
+fn a_programs_own_malloc_conf_is_a_link_error() {
+    // What alloc-core's `config` docs say: jemalloc reads one option string, alloc-core defines it,
+    // and a program defining it too fails to link rather than silently dropping either's options.
+    let dir = fixture("jemalloc-user-0.6", "tikv-jemallocator = \"0.6\"");
+    let out = cargo(&dir, &["build", "--quiet", "--features", "own_conf"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "linked with two malloc_conf strings");
+    assert!(
+        stderr.contains("duplicate symbol: _rjem_malloc_conf")
+            || stderr.contains("multiple definition of `_rjem_malloc_conf'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "compiles jemalloc 0.6 unprefixed from C (minutes): run with --ignored"]
+fn options_apply_when_jemalloc_is_unprefixed() {
+    // A crate of the program may turn on `unprefixed_malloc_on_supported_platforms`: jemalloc then
+    // reads `malloc_conf`, not `_rjem_malloc_conf`, and alloc-core defines both.
+    let dir = fixture(
+        "jemalloc-user-0.6-unprefixed",
+        "tikv-jemallocator = { version = \"0.6\", features = [\"unprefixed_malloc_on_supported_platforms\"] }",
+    );
+    let out = cargo(&dir, &["run", "--quiet"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.trim(),
+        "usable=1024 aligned=true allocated_covers_vec=true conf_applied=true"
     );
 }
