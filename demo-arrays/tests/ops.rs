@@ -132,6 +132,36 @@ fn fused_expressions_match_and_check_shapes() {
 }
 
 #[test]
+fn axis0_sums_over_several_column_stripes() {
+    // 3000 rows: 94 chunks of 32, a cascade of 8 rows, so stripes of 512 columns: 1200 columns
+    // take three (512, 512, 176), and a 3-d array's middle axis one per outer index.
+    let (r, k) = (3000usize, 1200usize);
+    let ints = NdArray::<i32>::from_shape_fn(&[r, k], |i| {
+        ((i[0] * 7919 + i[1] * 31) % 2001) as i32 - 1000
+    });
+    let got = ints.sum_axis(0).unwrap();
+    for j in [0, 1, 511, 512, 513, 1023, 1024, 1199] {
+        let want: i64 = (0..r).map(|i| ints[[i, j]] as i64).sum();
+        assert_eq!(got[[j]], want, "column {j}");
+    }
+    let cube = ints.reshape(&[2, 1500, 1200]).unwrap();
+    let got = cube.sum_axis(1).unwrap();
+    for (o, j) in [(0, 0), (1, 700), (1, 1199)] {
+        let want: i64 = (0..1500).map(|i| cube[[o, i, j]] as i64).sum();
+        assert_eq!(got[[o, j]], want, "[{o}, {j}]");
+    }
+    // Floats: each column within 1e-6 of the exact sum (float32 0.1 + a small ramp).
+    let f = NdArray::<f32>::from_shape_fn(&[r, k], |i| 0.1 + (i[1] % 7) as f32 * 1e-3);
+    for (j, &s) in f.sum_axis(0).unwrap().iter().enumerate() {
+        let exact = r as f64 * (0.1f32 + (j % 7) as f32 * 1e-3) as f64;
+        assert!(
+            ((s as f64 - exact) / exact).abs() <= 1e-6,
+            "column {j}: {s} vs {exact}"
+        );
+    }
+}
+
+#[test]
 fn fused_broadcast_matches_unfused_on_every_layout() {
     // Lanes shorter and longer than a block (256), operands broadcast along the lane (stride 0),
     // across it, on a middle axis, reversed, transposed and strided; every result equals the
