@@ -278,34 +278,29 @@ pub(crate) fn realloced() {
     REALLOCS.fetch_add(1, Relaxed);
 }
 
-/// Counts `size` live bytes leaving (a free, or a realloc's shrink): whether the heap was at a
-/// peak whose per-callsite figures have not been copied yet (the caller copies them first).
+/// If the heap is at a peak whose per-callsite figures have not been copied yet, copies them
+/// ([`crate::table::copy_peak`]). Called before live bytes leave (a free, a realloc's shrink)
+/// and before reports read the t-gmax figures. The flag is cleared *before* copying, so a peak
+/// raised meanwhile marks them stale again.
 #[inline]
-pub(crate) fn leaving_peak() -> bool {
-    PEAK_DIRTY.load(Relaxed) && LIVE.load(Relaxed) >= PEAK.load(Relaxed)
+pub(crate) fn copy_peak_if_at_peak() {
+    if PEAK_DIRTY.load(Relaxed) && LIVE.load(Relaxed) >= PEAK.load(Relaxed) {
+        copy_peak();
+    }
 }
 
-/// Marks the per-callsite t-gmax figures as copied (call *before* copying, so a peak raised
-/// meanwhile marks them stale again).
-pub(crate) fn peak_copied() {
+#[cold]
+#[inline(never)]
+fn copy_peak() {
     PEAK_DIRTY.store(false, Relaxed);
+    crate::table::copy_peak();
 }
 
-/// Whether the per-callsite t-gmax figures are stale and the heap is at its peak now.
-pub(crate) fn peak_is_now() -> bool {
-    leaving_peak()
-}
-
-/// Counts `size` live bytes freed.
+/// Counts `size` live bytes leaving: a free, or a realloc's shrink by `size` (growth goes
+/// through [`reserve`]).
 #[inline]
 pub(crate) fn freed(size: usize) {
     LIVE.fetch_sub(size as u64, Relaxed);
-}
-
-/// Changes live bytes by a realloc's shrink of `by` bytes (growth goes through [`reserve`]).
-#[inline]
-pub(crate) fn shrunk(by: usize) {
-    LIVE.fetch_sub(by as u64, Relaxed);
 }
 
 /// The tracker took `size` bytes from the inner allocator for itself.
@@ -344,14 +339,15 @@ pub(crate) fn untracked_blocks() -> u64 {
     UNTRACKED.load(Relaxed)
 }
 
-/// Checks the counters' invariants (for tests; cheap): 1. overhead never went below zero (a free
+/// Checks the global counters' invariants (tests call it through `__bench::check_invariants`):
+/// overhead never went below zero, which `overhead_sub`'s saturation would otherwise hide (a free
 /// counted as the tracker's own that it never allocated).
-#[cfg(test)]
-pub(crate) fn check_invariants() {
-    let short = OVERHEAD_SHORT.load(Relaxed);
-    debug_assert!(
-        short == 0,
-        "overhead_bytes would have gone {short} bytes below zero: a free counted as the tracker's \
-         own that it never allocated"
-    );
+pub(crate) fn check_invariants() -> Result<(), String> {
+    match OVERHEAD_SHORT.load(Relaxed) {
+        0 => Ok(()),
+        short => Err(format!(
+            "overhead_bytes would have gone {short} bytes below zero: a free counted as the \
+             tracker's own that it never allocated"
+        )),
+    }
 }

@@ -29,7 +29,7 @@
 //! (libgcc first tries to recognise a signal trampoline by its code bytes there; glibc's
 //! `__restore_rt` has an FDE, so that fallback only matters for other libcs). So does a return
 //! into std's `__rust_begin_short_backtrace`, cached as the end rule of those addresses: the
-//! frames beyond are the runtime's (see `report::runtime::in_user_entry`).
+//! frames beyond are the runtime's (see `entry::in_user_entry`).
 //!
 //! Every stack read is bounds-checked against `[sp of the first frame, stack top)`, the live part
 //! of this thread's stack (`capture.rs` walks only when that `sp` lies in the thread's own stack:
@@ -251,7 +251,7 @@ fn miss(addr: usize) -> Rule {
     #[cfg(test)]
     MISSES.with(|m| m.set(m.get() + 1));
     // The walk ends in std's entry frame around `main` and each thread (`runtime::in_user_entry`).
-    let rule = if crate::report::runtime::in_user_entry(addr) {
+    let rule = if crate::entry::in_user_entry(addr) {
         Rule::End
     } else {
         find_rule(addr)
@@ -557,7 +557,7 @@ mod tests {
 
     /// This thread's stack top.
     fn top() -> usize {
-        let top = crate::capture::live_top(registers().sp);
+        let top = crate::stack::live_top(registers().sp);
         top.expect("this frame lies in the thread's stack, whose bounds are known")
     }
 
@@ -588,7 +588,7 @@ mod tests {
                 }
                 ips.push(ip);
                 // The fast walk ends at std's entry frame, as `capture`'s libgcc walk does.
-                !crate::report::runtime::in_user_entry(ip - 1)
+                !crate::entry::in_user_entry(ip - 1)
             })
         };
         ips

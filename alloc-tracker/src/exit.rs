@@ -68,7 +68,7 @@ pub(crate) fn ensure_registered(guard: &Guard) {
 fn first_use(guard: &Guard) {
     USED.store(true, Relaxed);
     register();
-    crate::clock::start_thread();
+    crate::lifetimes::start_thread();
     crate::blockmap::register_fork_handlers();
     if let Some(every) = config::get(guard).pprof_every {
         crate::profile::start_writer(every);
@@ -82,7 +82,7 @@ fn register() {
     if REGISTERED.swap(true, Relaxed) {
         return;
     }
-    crate::clock::start();
+    crate::lifetimes::start(crate::clock::start());
     // SAFETY: `getpid` has no preconditions and cannot fail.
     OWNER_PID.store(unsafe { libc::getpid() }, Relaxed);
     // SAFETY: `at_exit` is an `extern "C" fn()` that never unwinds; atexit only stores it (glibc
@@ -140,4 +140,29 @@ extern "C" fn at_exit() {
     }
     drop(report);
     drop(guard);
+}
+
+/// Reads the symbol table before `main` (an ELF constructor) when this process will walk stacks
+/// by DWARF (`ALLOC_TRACKER` asks for `unwind=dwarf`, or the build has no frame pointers), so that
+/// no allocation has to: the hot path does no I/O. The exit report would read it anyway.
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static PRELOAD: extern "C" fn() = preload;
+
+extern "C" fn preload() {
+    // Under the guard: the memory taken (the configuration, the tables) is the tracker's own. The
+    // configuration is the one every allocation reads (its warnings, if any, print now).
+    let _ = crate::guard::with_guard(|guard| {
+        let cfg = crate::config::get(guard);
+        let dwarf = match cfg.unwind {
+            crate::config::Unwind::Dwarf => true,
+            crate::config::Unwind::Auto | crate::config::Unwind::Fp => {
+                !crate::capture::FRAME_POINTERS
+            }
+        };
+        if dwarf && !cfg.off {
+            crate::entry::boundaries();
+        }
+    });
 }

@@ -279,3 +279,10 @@ pub(crate) fn with_guard<R>(f: impl FnOnce(&Guard) -> R) -> Option<R> {
     let guard = Guard::enter()?;
     Some(f(&guard))
 }
+
+/// The signal that stops threads for a reachability scan (`scan/world.rs`): the third highest
+/// real-time signal (glibc keeps the lowest ones). Here, below the scan, so that the tracker's
+/// own thread (`lifetimes.rs`) can leave it unblocked without depending on the scan.
+pub(crate) fn stop_signal() -> libc::c_int {
+    libc::SIGRTMAX() - 2
+}

@@ -169,12 +169,21 @@
 //! there, stacks are walked by DWARF, and a release build needs `debug = "line-tables-only"` for
 //! file:line (the README's "Using it outside this workspace" gives the settings and their costs).
 //!
-//! Layers, in file order: `guard.rs` (re-entrancy, per-thread counters) → `capture.rs` (stacks;
-//! `dwarf.rs` the cached DWARF walk) → `table.rs` (callsites) → `blockmap.rs` (address →
-//! callsite and size) → `counters.rs` (global atomics, budget) → `record.rs` (the bookkeeping of
-//! one operation) → `tracked.rs` (`GlobalAlloc`) → `measure.rs`, `snapshot.rs`, `report/` (cold:
-//! classify, suppress, symbolize, render) → `scan/` (cold: roots, world, mark) → `exit.rs`
-//! (atexit) ← `config.rs` (`ALLOC_TRACKER`).
+//! Layers, each using only those before it (tests aside):
+//! 1. leaves: `guard.rs` (re-entrancy, per-thread counters), `sample.rs` (sampled mode's draws
+//!    and filter), `output.rs` (stderr, files, `%p`), `clock.rs`, `stack.rs` (the thread's stack
+//!    bounds), `entry.rs` (where std's entry frames lie, from the ELF symbol table);
+//! 2. `config.rs` (`ALLOC_TRACKER`), then the hot path's tables: `dwarf.rs` and `capture.rs`
+//!    (stacks), `table.rs` (callsites), `counters.rs` (global atomics, budget), `blockmap.rs`
+//!    (address -> callsite and size), `lifetimes.rs` (summed lifetimes, its own thread);
+//! 3. `record.rs` (the bookkeeping of one operation), `tracked.rs` (`GlobalAlloc`);
+//! 4. cold: `measure.rs`, `snapshot.rs`, `scan/` (roots, world, mark), `report/` (model,
+//!    symbolize, suppress, the text report and the exports), `profile.rs` (heap profiles);
+//! 5. lifecycle: `exit.rs` (the load-time constructors, atexit, fork handlers' registration).
+//!
+//! Two arrows still point up, both on a cold path: the first recorded allocation registers the
+//! exit handler (`record.rs`/`tracked.rs` -> `exit.rs`), and `config.rs` switches the tables to
+//! sampled mode when it is read (-> `table.rs`); `report/` and `profile.rs` use each other.
 
 mod blockmap;
 mod capture;
@@ -183,8 +192,10 @@ mod config;
 mod counters;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod dwarf;
+mod entry;
 mod exit;
 mod guard;
+mod lifetimes;
 mod measure;
 mod output;
 mod profile;
@@ -193,6 +204,8 @@ mod report;
 mod sample;
 mod scan;
 mod snapshot;
+#[cfg(any(alloc_tracker_fp, all(target_arch = "x86_64", target_os = "linux")))]
+mod stack;
 mod table;
 mod tracked;
 
@@ -386,6 +399,14 @@ pub mod __bench {
             crate::table::intern(stack) as *const _ as usize
         })
         .unwrap_or(0)
+    }
+
+    /// Checks the tracker's invariants that saturating arithmetic would otherwise hide: overhead
+    /// never went below zero, and no callsite freed more than it allocated. Tests call it after
+    /// their workloads; cheap (one pass over the callsites).
+    pub fn check_invariants() -> Result<(), String> {
+        crate::counters::check_invariants()?;
+        crate::table::check_invariants()
     }
 
     /// Sampled mode's probes of the block map by frees that the filter let through, and how many

@@ -86,7 +86,7 @@ extern "C" fn writer(arg: *mut libc::c_void) -> *mut libc::c_void {
     unsafe {
         let mut set: libc::sigset_t = core::mem::zeroed();
         libc::sigfillset(&mut set);
-        libc::sigdelset(&mut set, crate::scan::world::signal());
+        libc::sigdelset(&mut set, crate::guard::stop_signal());
         libc::pthread_sigmask(libc::SIG_SETMASK, &set, core::ptr::null_mut());
     }
     loop {

@@ -135,9 +135,7 @@ pub(crate) fn free(guard: &Guard, ptr: *mut u8, size: usize) {
             None => return counters::overhead_sub(size),
         }
     };
-    if counters::leaving_peak() {
-        table::copy_peak();
-    }
+    counters::copy_peak_if_at_peak();
     counters::freed(size);
     let temporary = guard.thread().note_free(ptr as usize, size);
     match cs {
@@ -154,9 +152,7 @@ pub(crate) fn free(guard: &Guard, ptr: *mut u8, size: usize) {
 /// [`free`] in sampled mode: the global counters always; the map only if the filter lets it.
 #[inline]
 fn free_sampled(guard: &Guard, addr: usize, size: usize, rate: u64) {
-    if counters::leaving_peak() {
-        table::copy_peak();
-    }
+    counters::copy_peak_if_at_peak();
     counters::freed(size);
     let thread = guard.thread();
     counters::sampled_block_removed(thread.counter_slot());
@@ -189,6 +185,32 @@ pub(crate) fn tracked_block_reentrant(ptr: *mut u8) -> Option<Removed> {
     match sample::rate() {
         None => blockmap::remove(ptr as usize),
         Some(rate) => take_sample(ptr as usize, rate),
+    }
+}
+
+/// The end of a realloc made from inside the tracker, with the same accounting as
+/// [`free_reentrant`]: `user` is what [`tracked_block_reentrant`] took out of the map at `ptr`.
+/// If the inner realloc failed (`new` null) the block goes back as it was; otherwise a user's
+/// block leaves the figures and the new block is the tracker's own (overhead), as is a block
+/// that was the tracker's own before.
+#[cold]
+pub(crate) fn realloc_reentrant_done(
+    ptr: *mut u8,
+    new: *mut u8,
+    user: Option<Removed>,
+    old_size: usize,
+    new_size: usize,
+) {
+    match (new.is_null(), user) {
+        (true, user) => restore(ptr, user),
+        (false, Some(block)) => {
+            user_block_left(&block, old_size);
+            counters::overhead_add(new_size);
+        }
+        (false, None) => {
+            counters::overhead_sub(old_size);
+            counters::overhead_add(new_size);
+        }
     }
 }
 
@@ -282,10 +304,8 @@ pub(crate) fn realloc_done(
     live: u64,
 ) {
     if new_size < old_size {
-        if counters::leaving_peak() {
-            table::copy_peak();
-        }
-        counters::shrunk(old_size - new_size);
+        counters::copy_peak_if_at_peak();
+        counters::freed(old_size - new_size);
     } else {
         counters::reached(live);
     }

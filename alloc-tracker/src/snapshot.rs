@@ -176,16 +176,14 @@ impl Snapshot {
 /// stacks (the integration tests check names and files).
 pub fn snapshot() -> Snapshot {
     with_guard(|_| {
-        if counters::peak_is_now() {
-            table::copy_peak();
-        }
+        counters::copy_peak_if_at_peak();
     });
     // Reserve first, then read the global and per-callsite figures with no allocation in
     // between, so that at rest they agree (sums over callsites equal the global figures).
     let mut callsites = Vec::with_capacity(table::callsites().count() + 16);
     let heap = counters::heap_stats();
-    // Lifetimes summed up to this moment first (see `clock.rs`); it never allocates.
-    let now = clock::sample();
+    // Lifetimes summed up to this moment first (see `lifetimes.rs`); it never allocates.
+    let now = crate::lifetimes::sample();
     for cs in table::callsites().take(callsites.capacity()) {
         callsites.push(CallsiteStats {
             live_bytes: cs.live_bytes(),

@@ -13,7 +13,7 @@
 use core::ptr;
 use core::sync::atomic::{
     AtomicPtr, AtomicU32, AtomicU64,
-    Ordering::{AcqRel, Acquire, Relaxed, Release},
+    Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst},
 };
 use std::sync::OnceLock;
 
@@ -354,12 +354,29 @@ pub(crate) fn peak_ns() -> u64 {
 
 /// Copies every callsite's live figures into its t-gmax figures (the heap is at its peak).
 pub(crate) fn copy_peak() {
-    crate::counters::peak_copied();
     PEAK_NS.store(clock::now_ns(), Relaxed);
     for cs in callsites() {
         cs.peak_bytes.store(cs.live_bytes(), Relaxed);
         cs.peak_blocks.store(cs.live_blocks(), Relaxed);
     }
+}
+
+/// Checks every callsite's invariant that `live_*`'s `saturating_sub` would otherwise hide: no
+/// more bytes or blocks freed than allocated. `freed` is read before `total` (both only grow, and
+/// a block is counted in `total` before it can be freed), so a check racing with other threads
+/// never reports a false imbalance.
+pub(crate) fn check_invariants() -> Result<(), String> {
+    for cs in callsites() {
+        let freed = (cs.freed_bytes.load(SeqCst), cs.freed_blocks.load(SeqCst));
+        let total = (cs.total_bytes.load(SeqCst), cs.total_blocks.load(SeqCst));
+        if freed.0 > total.0 || freed.1 > total.1 {
+            return Err(format!(
+                "callsite {}: freed {} bytes in {} blocks, allocated {} bytes in {} blocks",
+                cs.id, freed.0, freed.1, total.0, total.1
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The callsite with id `id` (as stored in the block map).
@@ -373,6 +390,19 @@ pub(crate) fn by_id(id: u32) -> Option<&'static Callsite> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_callsite_that_freed_more_than_it_allocated_is_reported() {
+        let cs = intern(&[0xbad, 0xf00d, 0x5eed]);
+        cs.remove(10); // freed without an allocation
+        let err = check_invariants().unwrap_err();
+        cs.add(10); // balanced again, for every later check
+        assert!(
+            err.ends_with("freed 10 bytes in 1 blocks, allocated 0 bytes in 0 blocks"),
+            "{err}"
+        );
+        assert_eq!(check_invariants(), Ok(()));
+    }
 
     #[test]
     fn interning_is_by_value() {

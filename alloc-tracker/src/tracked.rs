@@ -93,17 +93,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracked<A> {
             let user = record::tracked_block_reentrant(ptr);
             // SAFETY: the caller's contract for `realloc` is passed on unchanged.
             let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
-            match (new.is_null(), user) {
-                (true, user) => record::restore(ptr, user),
-                (false, Some(block)) => {
-                    record::user_block_left(&block, old_size);
-                    counters::overhead_add(new_size);
-                }
-                (false, None) => {
-                    counters::overhead_sub(old_size);
-                    counters::overhead_add(new_size);
-                }
-            }
+            record::realloc_reentrant_done(ptr, new, user, old_size, new_size);
             return new;
         };
         let moving = record::realloc_begin(&guard, ptr);

@@ -14,7 +14,12 @@ fn root() -> PathBuf {
 /// The example's binary: `cargo test` builds examples beside the tests, in `<profile>/examples/`.
 fn leaky() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("examples").join("leaky")
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("leaky")
 }
 
 /// The example's stderr with `ALLOC_TRACKER` set to `config`.
@@ -76,7 +81,10 @@ fn matches(quoted: &str, actual: &str) -> bool {
 
 #[test]
 fn the_default_report_is_quoted_whole() {
-    let quote = quoted("cargo run -q -p alloc-tracker --example leaky", "alloc-tracker: report");
+    let quote = quoted(
+        "cargo run -q -p alloc-tracker --example leaky",
+        "alloc-tracker: report",
+    );
     let actual = run("");
     assert_eq!(quote, actual);
 }
@@ -85,7 +93,10 @@ fn the_default_report_is_quoted_whole() {
 fn the_show_reachable_report_is_quoted_from_entry_6() {
     let quote = quoted("**Listing reachable callsites.**", "#6 reachable:");
     let actual = run("show=direct,indirect,reachable");
-    assert!(matches(&quote, &actual), "README:\n{quote}\n\nrun:\n{actual}");
+    assert!(
+        matches(&quote, &actual),
+        "README:\n{quote}\n\nrun:\n{actual}"
+    );
 }
 
 #[test]
@@ -95,10 +106,16 @@ fn the_suppressed_report_is_quoted() {
     let rules = quoted("**Suppressing known leaks.**", "# the example");
     let file = dir.join("leaky.supp");
     std::fs::write(&file, format!("{rules}\n")).unwrap();
-    let quote = quoted("ALLOC_TRACKER=suppressions=/tmp/leaky.supp", "alloc-tracker: report");
+    let quote = quoted(
+        "ALLOC_TRACKER=suppressions=/tmp/leaky.supp",
+        "alloc-tracker: report",
+    );
     let actual = run(&format!("suppressions={}", file.display()));
     std::fs::remove_dir_all(&dir).unwrap();
-    assert!(matches(&quote, &actual), "README:\n{quote}\n\nrun:\n{actual}");
+    assert!(
+        matches(&quote, &actual),
+        "README:\n{quote}\n\nrun:\n{actual}"
+    );
 }
 
 #[test]

@@ -60,6 +60,7 @@ pub fn attribution() {
     for function in ["alloc_a", "alloc_b"] {
         assert_eq!(callsites_of(function)[0].stats.live_bytes, 0, "{function}");
     }
+    alloc_tracker::__bench::check_invariants().unwrap();
 }
 
 /// `measure`: slicing allocates nothing, `vec![0u8; 4096]` is 4 096 bytes, peaks of
@@ -238,6 +239,9 @@ pub fn churn(seed: u64, ops: usize, max: usize) -> Churned {
     assert_eq!(usage.allocations, count.blocks, "thread's own count");
     assert_eq!(usage.allocated_bytes, count.bytes);
     assert_eq!(usage.freed_bytes, usage.allocated_bytes);
+    // No callsite freed more than it allocated, overhead never went below zero: imbalances that
+    // the counters' saturating arithmetic would hide from every figure above.
+    alloc_tracker::__bench::check_invariants().unwrap();
     count
 }
 

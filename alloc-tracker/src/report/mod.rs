@@ -31,7 +31,6 @@ pub(crate) mod exports;
 pub(crate) mod flame;
 pub(crate) mod model;
 pub(crate) mod pprof;
-pub(crate) mod runtime;
 pub(crate) mod suppress;
 pub(crate) mod symbolize;
 pub(crate) mod text;

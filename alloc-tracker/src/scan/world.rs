@@ -52,9 +52,9 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 static GENERATION: AtomicU32 = AtomicU32::new(0);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
-/// The signal used: the third highest real-time signal (glibc keeps the lowest ones).
-pub(crate) fn signal() -> libc::c_int {
-    libc::SIGRTMAX() - 2
+/// The signal used (see [`crate::guard::stop_signal`]).
+fn signal() -> libc::c_int {
+    crate::guard::stop_signal()
 }
 
 fn gettid() -> i32 {

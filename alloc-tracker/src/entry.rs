@@ -34,31 +34,6 @@ pub(crate) fn in_user_entry(addr: usize) -> bool {
     loaded.is_some_and(|b| b.user.iter().any(|&(lo, hi)| lo <= addr && addr < hi))
 }
 
-/// Reads the symbol table before `main` (an ELF constructor) when this process will walk stacks
-/// by DWARF (`ALLOC_TRACKER` asks for `unwind=dwarf`, or the build has no frame pointers), so that
-/// no allocation has to: the hot path does no I/O. The exit report would read it anyway.
-#[cfg(target_os = "linux")]
-#[used]
-#[unsafe(link_section = ".init_array")]
-static PRELOAD: extern "C" fn() = preload;
-
-extern "C" fn preload() {
-    // Under the guard: the memory taken (the configuration, the tables) is the tracker's own. The
-    // configuration is the one every allocation reads (its warnings, if any, print now).
-    let _ = crate::guard::with_guard(|guard| {
-        let cfg = crate::config::get(guard);
-        let dwarf = match cfg.unwind {
-            crate::config::Unwind::Dwarf => true,
-            crate::config::Unwind::Auto | crate::config::Unwind::Fp => {
-                !crate::capture::FRAME_POINTERS
-            }
-        };
-        if dwarf && !cfg.off {
-            boundaries();
-        }
-    });
-}
-
 static CACHE: OnceLock<Option<Boundaries>> = OnceLock::new();
 
 /// The boundaries of this executable, read once; `None` without a usable symbol table.
