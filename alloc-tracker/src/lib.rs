@@ -409,6 +409,12 @@ pub mod __bench {
         crate::table::check_invariants()
     }
 
+    /// How many times the per-callsite t-gmax figures have been copied (see
+    /// `tests/tests/peak_copies.rs`).
+    pub fn peak_copies() -> u64 {
+        crate::counters::peak_copies()
+    }
+
     /// Sampled mode's probes of the block map by frees that the filter let through, and how many
     /// of them missed (false positives): a test checks that unsampled frees do not probe.
     pub fn sample_probes() -> (u64, u64) {

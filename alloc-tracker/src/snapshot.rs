@@ -176,7 +176,7 @@ impl Snapshot {
 /// stacks (the integration tests check names and files).
 pub fn snapshot() -> Snapshot {
     with_guard(|_| {
-        counters::copy_peak_if_at_peak();
+        counters::copy_peak_for_report();
     });
     // Reserve first, then read the global and per-callsite figures with no allocation in
     // between, so that at rest they agree (sums over callsites equal the global figures).

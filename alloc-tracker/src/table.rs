@@ -332,6 +332,11 @@ fn push_list(cs: &'static Callsite) {
     }
 }
 
+/// Callsites interned so far.
+pub(crate) fn count() -> u64 {
+    COUNT.load(Relaxed)
+}
+
 /// Every callsite interned so far, newest first.
 pub(crate) fn callsites() -> impl Iterator<Item = &'static Callsite> {
     let mut p = HEAD.load(Acquire);

@@ -20,7 +20,7 @@ use crate::table::{self, Callsite};
 /// (`scan=on`, callsites recorded), live blocks are classified; otherwise all are listed.
 pub(crate) fn render(guard: &Guard, cfg: &Config, when: &str, start: scan::Start) -> Rendered {
     let elapsed = clock::elapsed_secs();
-    counters::copy_peak_if_at_peak();
+    counters::copy_peak_for_report();
     let heap = counters::heap_stats();
     // The scan needs every block: it does not run in sampled mode.
     let classified = if cfg.scan && !cfg.off && cfg.sample == 0 {
