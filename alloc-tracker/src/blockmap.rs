@@ -543,7 +543,7 @@ fn shard(addr: usize) -> (u64, MutexGuard<'static, Dir>) {
     (hash, dir)
 }
 
-/// The shard guards taken before a `fork` (see [`register_fork_handlers`]).
+/// The shard guards taken before a `fork` (see [`lock_for_fork`]).
 ///
 /// Slot `i` is written only while shard `i`'s lock is held and read only before it is released,
 /// so the shard's own mutex orders every access to it.
@@ -555,74 +555,24 @@ unsafe impl Sync for HeldForFork {}
 static HELD_FOR_FORK: HeldForFork =
     HeldForFork(core::cell::UnsafeCell::new([const { None }; SHARDS]));
 
-/// Whether [`before_fork`] marked the forking thread as inside the tracker (written and read only
-/// while every shard's lock is held, so by the one forking thread).
-static FORK_HELD_GUARD: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-
-/// Takes every shard's lock before `fork`, so that no shard is copied into the child locked by a
-/// thread that does not exist there (its next allocation in that shard would wait forever).
-///
-/// The thread is marked as inside the tracker first (`guard::hold_for_fork`): a reachability
-/// scan's signal must not stop it while it holds shard locks (see `scan/world.rs`).
-extern "C" fn before_fork() {
-    let took = crate::guard::hold_for_fork();
+/// Takes every shard's lock before `fork` (`lifecycle.rs`'s prepare handler), so that no shard
+/// is copied into the child locked by a thread that does not exist there (its next allocation in
+/// that shard would wait forever). The caller marks the thread as inside the tracker first.
+pub(crate) fn lock_for_fork() {
     for (i, shard) in SHARDS_.iter().enumerate() {
         let guard = shard.0.lock().unwrap_or_else(|p| p.into_inner());
         // SAFETY: this thread holds shard `i`'s lock (`HeldForFork`'s rule).
         unsafe { (*HELD_FOR_FORK.0.get())[i] = Some(guard) };
     }
-    FORK_HELD_GUARD.store(took, core::sync::atomic::Ordering::Relaxed);
 }
 
-/// Releases what [`before_fork`] took, in the parent and in the child (where the forking thread
-/// is the only one, and the owner of every guard).
-fn after_fork(child: bool) {
-    let took = FORK_HELD_GUARD.load(core::sync::atomic::Ordering::Relaxed);
+/// Releases what [`lock_for_fork`] took, in the parent and in the child (where the forking
+/// thread is the only one, and the owner of every guard).
+pub(crate) fn unlock_after_fork() {
     for i in 0..SHARDS {
-        // SAFETY: this thread took shard `i`'s lock in `before_fork` and still holds it.
+        // SAFETY: this thread took shard `i`'s lock in `lock_for_fork` and still holds it.
         drop(unsafe { (*HELD_FOR_FORK.0.get())[i].take() });
     }
-    crate::guard::release_after_fork(took, child);
-}
-
-extern "C" fn after_fork_parent() {
-    after_fork(false);
-}
-
-extern "C" fn after_fork_child() {
-    after_fork(true);
-}
-
-/// Registers [`before_fork`] and [`after_fork`] with `pthread_atfork`, once. Called on the first
-/// allocation through a `Tracked` allocator, after the inner allocator served it
-/// (`exit::first_use`).
-///
-/// Order matters. `pthread_atfork` runs prepare handlers in *reverse* order of registration and
-/// the parent and child handlers in order of registration (POSIX; glibc's `__run_fork_handlers`).
-/// A thread that holds a shard lock may be inside the inner allocator (tables grow and shrink
-/// under the lock), waiting for one of the inner allocator's locks; an allocator such as jemalloc
-/// takes all of those in a prepare handler of its own (`jemalloc_prefork`). If that ran first, our
-/// [`before_fork`] would wait for the shard forever: a deadlock. So ours must be registered
-/// *after* the inner allocator's, to take the tracker's locks before it takes its own, and release
-/// them after it released its own. jemalloc registers its handlers when it initialises, from a
-/// constructor or its first allocation, and whether its constructor ran before the tracker's
-/// load-time hook depended on link order; the first allocation the inner allocator has served
-/// comes after its initialisation whatever the link order. (glibc's own malloc needs no handler:
-/// `fork` takes its locks after every prepare handler has run.)
-pub(crate) fn register_fork_handlers() {
-    static REGISTERED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-    if REGISTERED.swap(true, core::sync::atomic::Ordering::Relaxed) {
-        return;
-    }
-    // SAFETY: the handlers are `extern "C"` functions that never unwind (locking recovers from
-    // poisoning) and allocate nothing.
-    unsafe {
-        libc::pthread_atfork(
-            Some(before_fork),
-            Some(after_fork_parent),
-            Some(after_fork_child),
-        )
-    };
 }
 
 /// Records the block at `addr` of `size` bytes as allocated by `cs`; false if the map could not
@@ -693,7 +643,7 @@ pub(crate) struct Frozen {
     dirs: [Option<MutexGuard<'static, Dir>>; SHARDS],
 }
 
-/// Locks every shard, in order (as [`before_fork`] does). Call under the guard, never while
+/// Locks every shard, in order (as [`lock_for_fork`] does). Call under the guard, never while
 /// holding a shard lock.
 pub(crate) fn freeze() -> Frozen {
     let mut dirs = [const { None }; SHARDS];

@@ -179,10 +179,11 @@
 //! 3. `record.rs` (the bookkeeping of one operation), `tracked.rs` (`GlobalAlloc`);
 //! 4. cold: `measure.rs`, `snapshot.rs`, `scan/` (roots, world, mark), `report/` (model,
 //!    symbolize, suppress, the text report and the exports), `profile.rs` (heap profiles);
-//! 5. lifecycle: `exit.rs` (the load-time constructors, atexit, fork handlers' registration).
+//! 5. lifecycle: `lifecycle.rs` (the load-time constructors, the first use, `fork`'s handlers,
+//!    the exit report's `atexit` handler).
 //!
 //! Two arrows still point up, both on a cold path: the first recorded allocation registers the
-//! exit handler (`record.rs`/`tracked.rs` -> `exit.rs`), and `config.rs` switches the tables to
+//! exit handler (`record.rs`/`tracked.rs` -> `lifecycle.rs`), and `config.rs` switches the tables to
 //! sampled mode when it is read (-> `table.rs`); `report/` and `profile.rs` use each other.
 
 mod blockmap;
@@ -193,8 +194,8 @@ mod counters;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod dwarf;
 mod entry;
-mod exit;
 mod guard;
+mod lifecycle;
 mod lifetimes;
 mod measure;
 mod output;

@@ -40,7 +40,7 @@ fn capture_callsite(cfg: &config::Config) -> &'static Callsite {
 /// Records a new block `ptr` of `size` bytes; `live` is the global figure [`counters::reserve`] left.
 #[inline]
 pub(crate) fn alloc(guard: &Guard, ptr: *mut u8, size: usize, live: u64) {
-    crate::exit::ensure_registered(guard);
+    crate::lifecycle::ensure_registered(guard);
     counters::reached(live);
     let cfg = config::get(guard);
     if cfg.sample != 0 {

@@ -10,8 +10,8 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 
 use crate::counters;
-use crate::exit::{self, InitHook};
 use crate::guard::Guard;
+use crate::lifecycle::{self, InitHook};
 use crate::record;
 
 /// A global allocator that forwards to `A` and records every block: global counters always, and
@@ -41,7 +41,7 @@ impl<A> Tracked<A> {
     pub const fn new(inner: A) -> Self {
         Tracked {
             inner,
-            _hook: &exit::INIT_HOOK,
+            _hook: &lifecycle::INIT_HOOK,
         }
     }
 

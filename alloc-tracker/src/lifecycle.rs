@@ -1,4 +1,7 @@
-//! The exit report: registered with `atexit`, so it runs at a normal return from `main` and at
+//! The tracker's lifecycle hooks: the load-time constructors, the first use, `fork`'s handlers and
+//! the exit report.
+//!
+//! The exit report is registered with `atexit`, so it runs at a normal return from `main` and at
 //! `std::process::exit` alike, from the exiting thread, while other threads may still run.
 //!
 //! Registration happens at load time (an `.init_array` entry that `Tracked::new` refers to, so it
@@ -62,14 +65,14 @@ pub(crate) fn ensure_registered(guard: &Guard) {
 /// The first allocation through a `Tracked` allocator. The inner allocator has just served it, so
 /// it has initialised, and registered any fork handlers it has (jemalloc does so in its
 /// initialisation): the tracker's, registered now, come after them whatever the link order, as
-/// `blockmap::register_fork_handlers` requires.
+/// [`register_fork_handlers`] requires.
 #[cold]
 #[inline(never)]
 fn first_use(guard: &Guard) {
     USED.store(true, Relaxed);
     register();
     crate::lifetimes::start_thread();
-    crate::blockmap::register_fork_handlers();
+    register_fork_handlers();
     if let Some(every) = config::get(guard).pprof_every {
         crate::profile::start_writer(every);
     }
@@ -165,4 +168,64 @@ extern "C" fn preload() {
             crate::entry::boundaries();
         }
     });
+}
+
+/// Whether [`before_fork`] marked the forking thread as inside the tracker (written and read only
+/// while every shard's lock is held, so by the one forking thread).
+static FORK_HELD_GUARD: AtomicBool = AtomicBool::new(false);
+
+/// `fork`'s prepare handler: takes the block map's locks ([`crate::blockmap::lock_for_fork`]).
+///
+/// The thread is marked as inside the tracker first (`guard::hold_for_fork`): a reachability
+/// scan's signal must not stop it while it holds shard locks (see `scan/world.rs`).
+extern "C" fn before_fork() {
+    let took = crate::guard::hold_for_fork();
+    crate::blockmap::lock_for_fork();
+    FORK_HELD_GUARD.store(took, Relaxed);
+}
+
+/// Releases what [`before_fork`] took, in the parent and in the child.
+fn after_fork(child: bool) {
+    let took = FORK_HELD_GUARD.load(Relaxed);
+    crate::blockmap::unlock_after_fork();
+    crate::guard::release_after_fork(took, child);
+}
+
+extern "C" fn after_fork_parent() {
+    after_fork(false);
+}
+
+extern "C" fn after_fork_child() {
+    after_fork(true);
+}
+
+/// Registers [`before_fork`] and [`after_fork`] with `pthread_atfork`, once. Called on the first
+/// allocation through a `Tracked` allocator, after the inner allocator served it ([`first_use`]).
+///
+/// Order matters. `pthread_atfork` runs prepare handlers in *reverse* order of registration and
+/// the parent and child handlers in order of registration (POSIX; glibc's `__run_fork_handlers`).
+/// A thread that holds a shard lock may be inside the inner allocator (tables grow and shrink
+/// under the lock), waiting for one of the inner allocator's locks; an allocator such as jemalloc
+/// takes all of those in a prepare handler of its own (`jemalloc_prefork`). If that ran first, our
+/// [`before_fork`] would wait for the shard forever: a deadlock. So ours must be registered
+/// *after* the inner allocator's, to take the tracker's locks before it takes its own, and release
+/// them after it released its own. jemalloc registers its handlers when it initialises, from a
+/// constructor or its first allocation, and whether its constructor ran before the tracker's
+/// load-time hook depended on link order; the first allocation the inner allocator has served
+/// comes after its initialisation whatever the link order. (glibc's own malloc needs no handler:
+/// `fork` takes its locks after every prepare handler has run.)
+fn register_fork_handlers() {
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
+    if REGISTERED.swap(true, Relaxed) {
+        return;
+    }
+    // SAFETY: the handlers are `extern "C"` functions that never unwind (locking recovers from
+    // poisoning) and allocate nothing.
+    unsafe {
+        libc::pthread_atfork(
+            Some(before_fork),
+            Some(after_fork_parent),
+            Some(after_fork_child),
+        )
+    };
 }
