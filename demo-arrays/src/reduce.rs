@@ -173,6 +173,69 @@ mod sum_k {
             fold_pairwise(s, T::ACC_ZERO, |a: T::Acc, x: T| T::acc_add(a, x.widen()), T::acc_add)
         }
     }
+    /// The body of [`sum_lanes`]: `sum_slice` of each lane, with no dispatch per lane.
+    ///
+    /// # Safety
+    ///
+    /// As [`sum_lanes`].
+    #[inline(always)]
+    unsafe fn lanes_body<T: Summable>(
+        out: &mut [MaybeUninit<T::Acc>],
+        first: *const T,
+        step: isize,
+        len: usize,
+    ) {
+        for (i, dst) in out.iter_mut().enumerate() {
+            let lane: &[T] = if len == 0 {
+                &[]
+            } else {
+                // SAFETY: lane `i < out.len()` is `len` consecutive live elements (the caller's
+                // guarantee).
+                unsafe { std::slice::from_raw_parts(first.offset(i as isize * step), len) }
+            };
+            dst.write(generic_body(lane));
+        }
+    }
+
+    /// [`lanes_body`] with AVX2.
+    ///
+    /// # Safety
+    ///
+    /// As [`sum_lanes`], and the CPU supports AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn lanes_avx2<T: Summable>(
+        out: &mut [MaybeUninit<T::Acc>],
+        first: *const T,
+        step: isize,
+        len: usize,
+    ) {
+        // SAFETY: the caller's guarantee, passed on.
+        unsafe { lanes_body(out, first, step, len) }
+    }
+
+    /// Writes to `out[i]` the [`sum_slice`] of lane `i`: `len` consecutive elements from
+    /// `first.offset(i * step)` (an axis-1 `sum_axis`, one lane per row). One CPU-feature check
+    /// for all the lanes.
+    ///
+    /// # Safety
+    ///
+    /// Unless `len == 0`, for every `i < out.len()` the `len` elements from `first.offset(i * step)`
+    /// are live, initialised and not written during the call.
+    pub(crate) unsafe fn sum_lanes<T: Summable>(
+        out: &mut [MaybeUninit<T::Acc>],
+        first: *const T,
+        step: isize,
+        len: usize,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 was just detected; the rest is the caller's guarantee.
+            return unsafe { lanes_avx2(out, first, step, len) };
+        }
+        // SAFETY: the caller's guarantee, passed on.
+        unsafe { lanes_body(out, first, step, len) }
+    }
 }
 mod mean_k {
     use super::*;
@@ -204,7 +267,7 @@ mod max_k {
 pub(crate) use max_k::max_slice;
 pub(crate) use mean_k::sum_f64_slice;
 pub(crate) use min_k::min_slice;
-pub(crate) use sum_k::sum_slice;
+pub(crate) use sum_k::{sum_lanes, sum_slice};
 
 /// The first `n` slots of `buf` as initialised elements (`<[MaybeUninit<T>]>::assume_init_ref` is
 /// newer than this crate's minimum Rust).

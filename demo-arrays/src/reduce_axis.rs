@@ -11,6 +11,7 @@ use crate::dim::Geom;
 use crate::element::{Element, Num, Summable};
 use crate::error::ArrayError;
 use crate::iter::{for_each_lane, inner_stride};
+use crate::reduce::sum_lanes;
 
 /// Rows added into one partial sum per column before it joins the column's pairwise cascade: chains
 /// of 32 adds, as each accumulator of the flat kernel ([`BLOCK`](crate::reduce::BLOCK)).
@@ -85,7 +86,47 @@ where
         if let Some(r) = self.sum_axis_rows(axis) {
             return r;
         }
+        if let Some(r) = self.sum_axis_contiguous(axis) {
+            return r;
+        }
         self.map_lanes(axis, |v| v.sum())
+    }
+
+    /// `sum_axis` when the summed axis is contiguous in `self` (stride 1: a C array's last axis):
+    /// each lane is a slice, summed by [`sum_slice`](crate::reduce::sum_slice)'s kernel directly, without building a view per lane and
+    /// asking it for its memory layout, with one CPU-feature check for all lanes. Same additions as
+    /// `sum()` of each lane. `None` if the layout does not fit.
+    ///
+    /// Measured (criterion `sum_strided_axis/*_sum_axis_f64/1`, 2048 × 1024 f64, one run, load ~6):
+    /// 806 µs before (a view and `sum()` per row) against ndarray's 642 µs; 651 / 657 µs after in
+    /// two runs against ndarray's 619 / 707 µs: at parity within this VM's noise, both limited by
+    /// memory (16 MiB in about 0.65 ms). Callgrind (512 × 1024): 407 k instructions per call before,
+    /// 286 k after, ndarray 688 k.
+    fn sum_axis_contiguous(
+        &self,
+        axis: usize,
+    ) -> Option<Result<NdArray<<S::Elem as Summable>::Acc>, ArrayError>> {
+        let nd = self.ndim();
+        if axis >= nd || self.strides()[axis] != 1 {
+            return None;
+        }
+        let mut rest = Geom::empty(nd - 1).ok()?;
+        for (k, ax) in (0..nd).filter(|&ax| ax != axis).enumerate() {
+            rest.set(k, self.shape()[ax], self.strides()[ax]);
+        }
+        let len = self.shape()[axis];
+        let base = self.ptr.as_ptr();
+        let is = inner_stride(&rest);
+        Some(NdArray::try_build(rest.shape(), |out| {
+            let mut k = 0;
+            for_each_lane(rest.shape(), [rest.strides()], |[o], n| {
+                // SAFETY: for `j < n`, `o + j * is` is the offset of an in-bounds index of the
+                // other axes, and from it the summed axis reaches `len` consecutive in-bounds
+                // elements (stride 1; invariant 2), not written while `&self` is borrowed.
+                unsafe { sum_lanes(&mut out[k..k + n], base.wrapping_offset(o), is, len) };
+                k += n;
+            });
+        }))
     }
 
     /// `sum_axis` when the result's last axis is contiguous in `self` (stride 1) and the summed axis
