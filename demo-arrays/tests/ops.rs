@@ -162,6 +162,50 @@ fn axis0_sums_over_several_column_stripes() {
 }
 
 #[test]
+fn contiguous_lane_sums_and_stride_2_gathers_match_plain_loops() {
+    // Summed axis of stride 1 (rows summed in place): a 3-d last axis, a view whose rows are
+    // further apart than their length, an empty axis, and a 1-d array.
+    let cube = NdArray::<i32>::from_shape_fn(&[3, 5, 1100], |i| {
+        ((i[0] * 977 + i[1] * 7919 + i[2] * 31) % 2001) as i32 - 1000
+    });
+    let got = cube.sum_axis(2).unwrap();
+    let rows = cube.slice(&s![.., 1..4, 3..1003]);
+    let got_rows = rows.sum_axis(2).unwrap();
+    for o in 0..3 {
+        for r in 0..5 {
+            let want: i64 = (0..1100).map(|j| cube[[o, r, j]] as i64).sum();
+            assert_eq!(got[[o, r]], want, "[{o}, {r}]");
+        }
+        for r in 0..3 {
+            let want: i64 = (3..1003).map(|j| cube[[o, r + 1, j]] as i64).sum();
+            assert_eq!(got_rows[[o, r]], want, "view [{o}, {r}]");
+        }
+    }
+    let empty = cube.slice(&s![.., .., ..0]).sum_axis(2).unwrap();
+    assert_eq!(
+        (empty.shape(), empty.to_vec()),
+        (&[3, 5][..], vec![0i64; 15])
+    );
+    let flat = cube.reshape(&[16500]).unwrap();
+    assert_eq!(flat.sum_axis(0).unwrap().to_vec(), vec![flat.sum()]);
+    // Stride 2 (the vectorized gather) and -2, across lanes and block boundaries.
+    let v = flat.to_vec();
+    for (view, start, step) in [
+        (flat.slice(&s![..;2]), 0usize, 2isize),
+        (flat.slice(&s![1..;2]), 1, 2),
+        (flat.slice(&s![..;-2]), 16499, -2),
+    ] {
+        let want: i64 = (0..view.len())
+            .map(|q| v[(start as isize + q as isize * step) as usize] as i64)
+            .sum();
+        assert_eq!(view.sum(), want, "start {start} step {step}");
+    }
+    let cols = cube.reshape(&[8250, 2]).unwrap();
+    let want: i64 = v.iter().step_by(2).map(|&x| x as i64).sum();
+    assert_eq!(cols.slice(&s![.., ..1]).sum(), want);
+}
+
+#[test]
 fn fused_broadcast_matches_unfused_on_every_layout() {
     // Lanes shorter and longer than a block (256), operands broadcast along the lane (stride 0),
     // across it, on a middle axis, reversed, transposed and strided; every result equals the
