@@ -22,29 +22,22 @@ pub(crate) fn write_stderr(mut bytes: &[u8]) {
 
 /// `path` with every `%p` replaced by this process's id (`%%` is a literal `%`).
 pub(crate) fn expand(path: &str) -> String {
-    let mut out = String::with_capacity(path.len() + 8);
-    let mut chars = path.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('p') => out.push_str(&std::process::id().to_string()),
-            Some('%') => out.push('%'),
-            Some(other) => {
-                out.push('%');
-                out.push(other);
-            }
-            None => out.push('%'),
-        }
-    }
-    out
+    replace_codes(path, |code| match code {
+        'p' => Some(std::process::id().to_string()),
+        '%' => Some("%".into()),
+        _ => None,
+    })
 }
 
 /// `path` with every `%n` replaced by `seq` (the sequence number of periodic profiles); other
 /// `%` sequences are kept for [`expand`].
 pub(crate) fn expand_seq(path: &str, seq: u64) -> String {
+    replace_codes(path, |code| (code == 'n').then(|| seq.to_string()))
+}
+
+/// `path` with each `%<code>` that `with` names replaced by its text; other `%` sequences, and a
+/// `%` at the end, are kept as they are.
+fn replace_codes(path: &str, with: impl Fn(char) -> Option<String>) -> String {
     let mut out = String::with_capacity(path.len() + 8);
     let mut chars = path.chars();
     while let Some(c) = chars.next() {
@@ -53,11 +46,13 @@ pub(crate) fn expand_seq(path: &str, seq: u64) -> String {
             continue;
         }
         match chars.next() {
-            Some('n') => out.push_str(&seq.to_string()),
-            Some(other) => {
-                out.push('%');
-                out.push(other);
-            }
+            Some(code) => match with(code) {
+                Some(text) => out.push_str(&text),
+                None => {
+                    out.push('%');
+                    out.push(code);
+                }
+            },
             None => out.push('%'),
         }
     }
