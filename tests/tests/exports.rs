@@ -9,7 +9,7 @@
 //!   (peak, live) and give each known callsite its bytes; the SVG parses (Python's
 //!   `xml.dom.minidom`) and names the peak's owner with its bytes; headless Chromium renders it
 //!   (its DOM after the SVG's own script laid the names out shows `export_known::spike` in full)
-//!   and its screenshot, kept as `/tmp/shots/flame-peak.png`, has the frames' colour and text.
+//!   and its screenshot, kept as `target/tmp/shots/flame-peak.png`, has the frames' colour and text.
 //! - diff: `Snapshot::diff` between a snapshot taken after `holder` and the final one names the
 //!   pages (+2 048 000 bytes, +500 blocks), then the held block, largest first, and neither the
 //!   freed spike nor the holder, which did not grow.
@@ -17,7 +17,7 @@
 //!   loads the JSON under node (`dh_view_harness.js` stands in for the browser's DOM) without an
 //!   error; the tree it builds has t-gmax and t-end bytes equal to the heap's peak and live bytes
 //!   and each known callsite's figures, and the page it draws states them. Headless Chromium then
-//!   shows the real `dh_view.html`'s script and style on the file: `/tmp/shots/dhat-viewer.png`.
+//!   shows the real `dh_view.html`'s script and style on the file: `target/tmp/shots/dhat-viewer.png`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -380,20 +380,35 @@ fn flame_graph_svg_parses_and_names_the_peak_owner() {
     assert!(!exit.iter().any(|t| t.contains("spike")), "{exit:#?}");
 }
 
-/// Where screenshots are kept for people to look at.
-const SHOTS: &str = "/tmp/shots";
+/// Where screenshots are kept for people to look at: this build's own temporary directory
+/// (`target/tmp/shots`), so that test runs of two checkouts never share (and delete) a file.
+fn shots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
 
 /// Runs headless Chromium on `url` with `args` (a root user needs `--no-sandbox`).
 fn chromium(args: &[&str], url: &str) -> String {
+    // A profile directory of its own per call: two Chromiums (this file's tests run in
+    // parallel, and other test runs may too) must not share one.
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let profile = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("chromium-{}-{n}", std::process::id()));
+    let profile_arg = format!("--user-data-dir={}", profile.display());
     let mut all = vec![
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
         "--hide-scrollbars",
+        profile_arg.as_str(),
     ];
     all.extend_from_slice(args);
     all.push(url);
-    tool("chromium", &all, "apt-get install chromium")
+    let out = tool("chromium", &all, "apt-get install chromium");
+    let _ = std::fs::remove_dir_all(&profile);
+    out
 }
 
 /// An RGBA PNG's width and pixels (8-bit, non-interlaced RGB or RGBA, as Chromium writes).
@@ -472,8 +487,7 @@ fn flame_graph_renders_in_headless_chromium_with_its_names() {
     let dom = chromium(&["--dump-dom"], &url);
     assert!(dom.contains(">export_known::spike </text>"), "{dom}");
     assert!(dom.contains(">export_known::page </text>"), "{dom}");
-    std::fs::create_dir_all(SHOTS).unwrap();
-    let shot = std::path::Path::new(SHOTS).join("flame-peak.png");
+    let shot = shots().join("flame-peak.png");
     let _ = std::fs::remove_file(&shot);
     chromium(
         &[
@@ -709,8 +723,7 @@ fn dhat_viewer_page_renders_in_headless_chromium() {
     let peak = format!("At t-gmax: {} bytes (100%)", en_us(known().peak));
     assert!(text.contains(&peak), "no {peak:?} in\n{text}");
     assert!(text.contains(": export_known::spike ("), "{text}");
-    std::fs::create_dir_all(SHOTS).unwrap();
-    let shot = std::path::Path::new(SHOTS).join("dhat-viewer.png");
+    let shot = shots().join("dhat-viewer.png");
     let _ = std::fs::remove_file(&shot);
     chromium(
         &[
