@@ -50,7 +50,7 @@
 //! was jemalloc's 8 MiB again.) [`is_applied`] says whether the options are in force, e.g. after a
 //! `_RJEM_MALLOC_CONF` override.
 
-use core::ffi::{c_char, c_void};
+use core::ffi::c_char;
 
 /// The options this crate gives jemalloc (see the module docs for each one's reason).
 pub const MALLOC_CONF: &str = "oversize_threshold:0,background_thread:true";
@@ -76,20 +76,7 @@ pub static JEMALLOC_MALLOC_CONF_UNPREFIXED: ConfPtr = ConfPtr(CONF_BYTES.as_ptr(
 
 /// Reads the jemalloc option `name` (a `T`-sized mallctl), or `None` if jemalloc refuses.
 fn read_opt<T: Copy + Default>(name: &core::ffi::CStr) -> Option<T> {
-    let mut value = T::default();
-    let mut len = size_of::<T>();
-    // SAFETY: callers pass names whose mallctl type is `T` (jemalloc's manual), so jemalloc writes at
-    // most `len` = `size_of::<T>()` bytes to `value`; nothing is written to jemalloc (null, 0).
-    let code = unsafe {
-        tikv_jemalloc_sys::mallctl(
-            name.as_ptr(),
-            (&raw mut value).cast::<c_void>(),
-            &mut len,
-            core::ptr::null_mut(),
-            0,
-        )
-    };
-    (code == 0).then_some(value)
+    crate::introspect::mallctl_read(name).ok()
 }
 
 /// Whether jemalloc runs with this crate's options ([`MALLOC_CONF`]).

@@ -72,12 +72,13 @@ impl fmt::Display for StatsError {
 
 impl std::error::Error for StatsError {}
 
-/// Reads the `size_t` statistic `name` (NUL-terminated) with `mallctl`.
-fn read(name: &'static CStr) -> Result<usize, StatsError> {
-    let mut value: usize = 0;
-    let mut len = core::mem::size_of::<usize>();
-    // SAFETY: every name passed here is a `size_t` mallctl (jemalloc's manual), so jemalloc writes at
-    // most `len` = `size_of::<usize>()` bytes to `value`; no new value is written (null, 0).
+/// Reads the jemalloc value `name` (a `T`-sized mallctl) without writing one: the value, or
+/// `mallctl`'s error code.
+pub(crate) fn mallctl_read<T: Copy + Default>(name: &CStr) -> Result<T, c_int> {
+    let mut value = T::default();
+    let mut len = core::mem::size_of::<T>();
+    // SAFETY: callers pass names whose mallctl type is `T` (jemalloc's manual), so jemalloc writes at
+    // most `len` = `size_of::<T>()` bytes to `value`; no new value is written (null, 0).
     let code = unsafe {
         tikv_jemalloc_sys::mallctl(
             name.as_ptr(),
@@ -87,13 +88,15 @@ fn read(name: &'static CStr) -> Result<usize, StatsError> {
             0,
         )
     };
-    match code {
-        0 => Ok(value),
-        code => Err(StatsError {
-            what: name.to_str().unwrap_or("?"),
-            code,
-        }),
-    }
+    if code == 0 { Ok(value) } else { Err(code) }
+}
+
+/// Reads the `size_t` statistic `name` (NUL-terminated) with `mallctl`.
+fn read(name: &'static CStr) -> Result<usize, StatsError> {
+    mallctl_read(name).map_err(|code| StatsError {
+        what: name.to_str().unwrap_or("?"),
+        code,
+    })
 }
 
 /// Advances jemalloc's `epoch`, which refreshes the figures the `stats.*` names report.

@@ -118,13 +118,9 @@ fn an_older_jemalloc_is_refused_by_cargo_with_the_documented_error() {
     );
 }
 
-#[test]
-#[ignore = "compiles jemalloc 0.6 from C (minutes): run with --ignored"]
-fn builds_and_runs_beside_tikv_jemallocator_0_6() {
-    let dir = fixture("jemalloc-user-0.6", "tikv-jemallocator = \"0.6\"");
-    let versions = resolve(&dir).unwrap();
-    assert!(versions[0].starts_with("0.6."), "{versions:?}");
-    let out = cargo(&dir, &["run", "--quiet"]);
+/// Runs the fixture program in `dir`: it must print that alloc-core's guarantees hold there.
+fn runs_with_alloc_cores_guarantees(dir: &Path) {
+    let out = cargo(dir, &["run", "--quiet"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -135,6 +131,15 @@ fn builds_and_runs_beside_tikv_jemallocator_0_6() {
         stdout.trim(),
         "usable=1024 aligned=true allocated_covers_vec=true conf_applied=true"
     );
+}
+
+#[test]
+#[ignore = "compiles jemalloc 0.6 from C (minutes): run with --ignored"]
+fn builds_and_runs_beside_tikv_jemallocator_0_6() {
+    let dir = fixture("jemalloc-user-0.6", "tikv-jemallocator = \"0.6\"");
+    let versions = resolve(&dir).unwrap();
+    assert!(versions[0].starts_with("0.6."), "{versions:?}");
+    runs_with_alloc_cores_guarantees(&dir);
 }
 
 #[test]
@@ -162,15 +167,5 @@ fn options_apply_when_jemalloc_is_unprefixed() {
         "jemalloc-user-0.6-unprefixed",
         "tikv-jemallocator = { version = \"0.6\", features = [\"unprefixed_malloc_on_supported_platforms\"] }",
     );
-    let out = cargo(&dir, &["run", "--quiet"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        stdout.trim(),
-        "usable=1024 aligned=true allocated_covers_vec=true conf_applied=true"
-    );
+    runs_with_alloc_cores_guarantees(&dir);
 }
