@@ -147,31 +147,8 @@ fn pprof_top(sample_index: &str) -> (HashMap<String, u64>, u64, String) {
     }
     args.push(file.to_str().unwrap());
     let text = tool("go", &args, "apt-get install golang-go");
-    let number = |s: &str| -> u64 {
-        s.trim_end_matches('B')
-            .parse()
-            .unwrap_or_else(|_| panic!("not a figure: {s:?} in\n{text}"))
-    };
-    // "Showing nodes accounting for 2375575B, 100% of 2375575B total"
-    let total = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Showing nodes accounting for "))
-        .and_then(|l| l.split(" of ").nth(1)?.strip_suffix(" total"))
-        .map(number)
-        .unwrap_or_else(|| panic!("no total line in\n{text}"));
-    let mut flat = HashMap::new();
-    let rows = text
-        .lines()
-        .skip_while(|l| !l.trim_start().starts_with("flat"));
-    for row in rows.skip(1) {
-        let words: Vec<&str> = row.split_whitespace().collect();
-        if words.len() < 6 {
-            continue;
-        }
-        let name = words[5..].join(" ");
-        let name = name.trim_end_matches(" (inline)").to_owned();
-        *flat.entry(name).or_insert(0) += number(words[0]);
-    }
+    let flat = integration_tests::pprof::flat_by_function(&text);
+    let total = integration_tests::pprof::total(&text);
     (flat, total, text)
 }
 

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use integration_tests::child::{Finished, run_within};
+use integration_tests::pprof::{flat_by_function, go_pprof};
 
 fn run(config: &str) -> Finished {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_report_shapes"));
@@ -193,19 +194,18 @@ fn exports_at_exit_go_to_their_paths_with_the_pid() {
             format!("heap-{pid}.pb.gz")
         ]
     );
-    // The real pprof reads the profile; the total's largest owner is the peak's block.
-    let top = Command::new("go")
-        .args(["tool", "pprof", "-top", "-sample_index=alloc_space"])
-        .arg(dir.join(&names[2]))
-        .output()
-        .expect("`go` is installed (.ci/run installs golang-go)");
-    let top = String::from_utf8_lossy(&top.stdout);
-    let first = top
-        .lines()
-        .skip_while(|l| !l.trim_start().starts_with("flat"))
-        .nth(1)
-        .unwrap_or_default();
-    assert!(first.ends_with("report_shapes::peak_owner"), "{top}");
+    // The real pprof reads the profile: the peak's block and the 100 000 temporaries of 64
+    // bytes, allocated in all.
+    let heap = dir.join(&names[2]);
+    let top = go_pprof(&[
+        "-top",
+        "-sample_index=alloc_space",
+        "-unit=byte",
+        heap.to_str().unwrap(),
+    ]);
+    let flat = flat_by_function(&top);
+    assert_eq!(flat["report_shapes::peak_owner"], 10_000_000, "{top}");
+    assert_eq!(flat["report_shapes::temporaries"], 6_400_000, "{top}");
     let dhat = std::fs::read_to_string(dir.join(&names[0])).unwrap();
     assert!(
         dhat.contains("\"dhatFileVersion\":2") || dhat.contains("\"dhatFileVersion\": 2"),

@@ -23,6 +23,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use integration_tests::child::{Finished, run_within};
+use integration_tests::pprof::{flat_by_function, go_pprof};
 
 const SAMPLED: &str = env!("CARGO_BIN_EXE_sampled");
 const LIMIT: Duration = Duration::from_secs(120);
@@ -178,20 +179,6 @@ fn threads_freeing_each_others_blocks_lose_nothing_and_skip_the_map() {
     assert!(misses * 50 <= frees, "false positives: {}", out.stdout);
 }
 
-/// Runs `go tool pprof` with `args`, failing (not skipping) when Go is not installed.
-fn go_pprof(args: &[&str]) -> String {
-    let mut cmd = Command::new("go");
-    cmd.arg("tool").arg("pprof").args(args);
-    let out = run_within(cmd, None, LIMIT, "go tool pprof");
-    assert!(
-        out.status.success(),
-        "go tool pprof {args:?} failed (apt-get install golang-go):\n{}{}",
-        out.stdout,
-        out.stderr
-    );
-    out.stdout
-}
-
 /// `go tool pprof -top` flat bytes by function for `inuse_space`.
 fn inuse_by_function(file: &Path) -> HashMap<String, u64> {
     let text = go_pprof(&[
@@ -202,19 +189,7 @@ fn inuse_by_function(file: &Path) -> HashMap<String, u64> {
         file.to_str().unwrap(),
     ]);
     assert!(text.contains("Type: inuse_space"), "{text}");
-    let mut flat = HashMap::new();
-    let rows = text
-        .lines()
-        .skip_while(|l| !l.trim_start().starts_with("flat"));
-    for row in rows.skip(1) {
-        let words: Vec<&str> = row.split_whitespace().collect();
-        if words.len() < 6 {
-            continue;
-        }
-        let bytes: u64 = words[0].trim_end_matches('B').parse().unwrap();
-        *flat.entry(words[5..].join(" ")).or_insert(0) += bytes;
-    }
-    flat
+    flat_by_function(&text)
 }
 
 fn scratch(name: &str) -> PathBuf {

@@ -18,25 +18,10 @@ static STOP: AtomicBool = AtomicBool::new(false);
 /// A block each allocating thread hands over (null when taken).
 static HANDED: [AtomicPtr<[u8; 64]>; 2] = [const { AtomicPtr::new(std::ptr::null_mut()) }; 2];
 
-fn churn(slot: &AtomicPtr<[u8; 64]>) {
-    let mut ring: Vec<Box<[u8; 64]>> = Vec::with_capacity(64);
-    let mut i = 0u64;
-    while !STOP.load(Ordering::Relaxed) {
-        ring.push(Box::new([i as u8; 64]));
-        if ring.len() == 64 {
-            ring.swap_remove((i % 64) as usize);
-        }
-        if slot.load(Ordering::Relaxed).is_null() {
-            slot.store(Box::into_raw(Box::new([7u8; 64])), Ordering::Release);
-        }
-        i += 1;
-    }
-}
-
 fn main() {
     let mut threads: Vec<_> = HANDED
         .iter()
-        .map(|slot| std::thread::spawn(move || churn(slot)))
+        .map(|slot| std::thread::spawn(move || integration_tests::fork::churn(&STOP, slot)))
         .collect();
     let scans = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     if std::env::var_os("FORK_CHURN_SCAN").is_some() {

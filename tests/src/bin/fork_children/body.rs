@@ -134,21 +134,6 @@ fn leak_some() {
     std::mem::forget(std::hint::black_box(vec![5u8; 1111]));
 }
 
-fn churn(slot: &AtomicPtr<[u8; 64]>) {
-    let mut ring: Vec<Box<[u8; 64]>> = Vec::with_capacity(64);
-    let mut i = 0u64;
-    while !STOP.load(Ordering::Relaxed) {
-        ring.push(Box::new([i as u8; 64]));
-        if ring.len() == 64 {
-            ring.swap_remove((i % 64) as usize);
-        }
-        if slot.load(Ordering::Relaxed).is_null() {
-            slot.store(Box::into_raw(Box::new([7u8; 64])), Ordering::Release);
-        }
-        i += 1;
-    }
-}
-
 /// Allocates 64-byte blocks until the map grows a page table (whose allocation stalls).
 fn stall_in_the_map() {
     arm();
@@ -190,7 +175,7 @@ pub fn run() {
     leak_some();
     let threads: Vec<_> = HANDED
         .iter()
-        .map(|slot| std::thread::spawn(move || churn(slot)))
+        .map(|slot| std::thread::spawn(move || integration_tests::fork::churn(&STOP, slot)))
         .collect();
     let mut statuses = Vec::with_capacity(32);
 
