@@ -77,6 +77,7 @@ pub(crate) fn render(guard: &Guard, cfg: &Config, when: &str, start: scan::Start
                     &mut text,
                     &model::sites(c.direct.clone(), shape),
                     "direct leak:",
+                    false,
                 );
             }
             if cfg.show.indirect {
@@ -84,6 +85,7 @@ pub(crate) fn render(guard: &Guard, cfg: &Config, when: &str, start: scan::Start
                     &mut text,
                     &model::sites(c.indirect.clone(), shape),
                     "indirect leak:",
+                    false,
                 );
             }
             if cfg.show.reachable {
@@ -91,6 +93,7 @@ pub(crate) fn render(guard: &Guard, cfg: &Config, when: &str, start: scan::Start
                     &mut text,
                     &model::sites(c.reachable.clone(), shape),
                     "reachable:",
+                    false,
                 );
             }
             let s = &c.summary;
@@ -155,6 +158,7 @@ pub(crate) fn render(guard: &Guard, cfg: &Config, when: &str, start: scan::Start
                 &mut text,
                 &model::sites(live, shape),
                 &format!("live {when}:"),
+                false,
             );
             (live_blocks, n)
         }
@@ -215,7 +219,7 @@ fn at_peak(text: &mut String, list: &mut Lister, shape: Shape, peak: u64) {
         "at the peak ({} live, t-gmax): its largest owners (1% of it or more)",
         human(peak)
     );
-    list.sites(text, &sites, "at peak:");
+    list.sites(text, &sites, "at peak:", true);
 }
 
 /// The callsites with the most temporaries (blocks freed by their thread before it allocated
@@ -271,8 +275,9 @@ struct Lister {
 
 impl Lister {
     /// `#3 direct leak: 1 000 bytes in 1 block (peak share 0.2%)` and the shown lines, for the
-    /// first `top` sites; one line for the rest.
-    fn sites(&mut self, text: &mut String, sites: &[Site], what: &str) {
+    /// first `top` sites; one line for the rest. With `totals`, each callsite's figures over the
+    /// whole run follow its share.
+    fn sites(&mut self, text: &mut String, sites: &[Site], what: &str, totals: bool) {
         for site in sites.iter().take(self.top) {
             self.rank += 1;
             let share = match self.peak {
@@ -286,22 +291,21 @@ impl Lister {
                 group(site.bytes),
                 plural(site.blocks, "block", "blocks"),
             );
-            if what == "at peak:" && self.sampled {
+            if totals {
                 let _ = write!(
                     text,
                     "; total {} in {}",
                     human(site.total_bytes),
                     plural(site.total_blocks, "block", "blocks"),
                 );
-            } else if what == "at peak:" {
-                let _ = write!(
-                    text,
-                    "; total {} in {}, {}, {}",
-                    human(site.total_bytes),
-                    plural(site.total_blocks, "block", "blocks"),
-                    plural(site.reallocs, "realloc", "reallocs"),
-                    plural(site.temporaries, "temporary", "temporaries"),
-                );
+                if !self.sampled {
+                    let _ = write!(
+                        text,
+                        ", {}, {}",
+                        plural(site.reallocs, "realloc", "reallocs"),
+                        plural(site.temporaries, "temporary", "temporaries"),
+                    );
+                }
             }
             let _ = writeln!(text, "{})", merged(site));
             write_lines(text, site);
