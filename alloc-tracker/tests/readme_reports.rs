@@ -1,5 +1,6 @@
-//! The README's reports of `examples/leaky.rs` are what the example prints: each quoted block is
-//! compared line by line with a fresh run (the pid and the seconds aside; a `...` line in the
+//! The README's reports of `examples/leaky.rs` are what the example prints, and its `go tool
+//! pprof -top` of leaky's pprof export is what pprof prints: each quoted block is compared line
+//! by line with a fresh run (the pid and the seconds aside; a `...` line in the
 //! README stands for any run of lines). Run from the workspace root, as the README says.
 //! `cargo test -p alloc-tracker` builds the example first; run alone, build it with
 //! `cargo build -p alloc-tracker --example leaky`.
@@ -116,6 +117,31 @@ fn the_suppressed_report_is_quoted() {
         matches(&quote, &actual),
         "README:\n{quote}\n\nrun:\n{actual}"
     );
+}
+
+#[test]
+fn the_pprof_export_reads_in_go_pprof_as_quoted() {
+    let dir = std::env::temp_dir().join(format!("readme-pprof-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("heap.pb.gz");
+    run(&format!("report=off,pprof={}", file.display()));
+    let out = Command::new("go")
+        .args(["tool", "pprof", "-top"])
+        .arg(&file)
+        .output()
+        .expect("`go` is installed (Debian golang-go; .ci/run installs it)");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let top = String::from_utf8_lossy(&out.stdout);
+    // From the totals on: the lines above name the file, its build ID and the time.
+    let from_totals = |text: &str| -> String {
+        let at = text
+            .find("Showing nodes accounting for ")
+            .unwrap_or_else(|| panic!("no totals in\n{text}"));
+        text[at..].trim_end().to_owned()
+    };
+    let quote = quoted("go tool pprof -top /tmp/heap-*.pb.gz", "File: leaky");
+    assert_eq!(from_totals(&quote), from_totals(&top));
 }
 
 #[test]
