@@ -1,12 +1,18 @@
-//! The block map: `block address -> (callsite id, size, ignored flag)`, one insert per allocation,
-//! one removal per free. The sizes are for the reachability scan (`scan/`), which must know where
-//! each live block ends; the flag is [`crate::ignore_leak`]'s.
+//! The block map: `block address -> (callsite id, size, ignored flag, stamp)`, one insert per
+//! allocation, one removal per free. The sizes are for the reachability scan (`scan/`), which must
+//! know where each live block ends; the flag is [`crate::ignore_leak`]'s; the stamp is the
+//! millisecond tick of the block's allocation ([`crate::clock::tick_ms`]), which tells its free
+//! whether it was short-lived ([`Removed::short_lived`]).
 //!
 //! Addresses are grouped by 4 KiB page. Each of 64 shards (picked by a hash of the 2 MiB region) is
 //! a mutex over a **directory** of pages, a linear-probing table of 40-byte [`Page`] entries; each
 //! page holds its live blocks as `u64` words packing the callsite id (20 bits), the block's 8-byte
-//! granule within the page (10 bits, stored plus one so that 0 means empty), the ignored flag and
-//! the size (33 bits; 0 there for blocks of 8 GiB or more, whose sizes sit in a side map). Up to
+//! granule within the page (10 bits, stored plus one so that 0 means empty), the ignored flag, a
+//! flag for a big block, the stamp (16 bits) and the low 16 bits of the size. A block of 64 KiB or
+//! more is big: the rest of its size is in its page entry's `big` field, which one block at a time
+//! can use, since a block that long leaves no room in its first page for another one to start
+//! after it (live blocks never overlap), and blocks that start before it are smaller than a page.
+//! So every size up to 2^48 bytes is held without a side table. Up to
 //! two blocks sit inline in the page entry (large blocks, one or two per page, need nothing more);
 //! more go to a small linear-probing table of the page's own, from 8 up to 1024 words (8 KiB).
 //!
@@ -48,9 +54,17 @@ const KEY_BITS: u32 = 10;
 const KEY_FIELD: u64 = ((1 << KEY_BITS) - 1) << ID_BITS;
 /// Set on a block that [`crate::ignore_leak`] marked as intentionally kept.
 pub(crate) const IGNORED: u64 = 1 << (ID_BITS + KEY_BITS);
-/// The block's size sits in the top bits of its entry; 0 there means "8 GiB or more, see `huge`".
-const SIZE_SHIFT: u32 = ID_BITS + KEY_BITS + 1;
-const MAX_FIELD_SIZE: usize = (1 << (64 - SIZE_SHIFT)) - 1;
+/// Set on a big block: its size's bits above the low [`SIZE_LO_BITS`] are in its page's `big`.
+const BIG: u64 = IGNORED << 1;
+/// The stamp: the low 16 bits of the millisecond tick when the block was allocated.
+const STAMP_SHIFT: u32 = ID_BITS + KEY_BITS + 2;
+const STAMP_MASK: u64 = 0xFFFF;
+/// The low bits of the block's size sit in the top bits of its entry.
+const SIZE_SHIFT: u32 = STAMP_SHIFT + 16;
+const SIZE_LO_BITS: u32 = 64 - SIZE_SHIFT;
+const SIZE_LO_MASK: usize = (1 << SIZE_LO_BITS) - 1;
+/// The largest size held: the page's 32-bit `big` field above the entry's 16 bits (256 TiB).
+const MAX_SIZE: usize = (1 << (SIZE_LO_BITS + 32)) - 1;
 /// Words in a page table when it is first made (the inline pair spills into it).
 const MIN_WORDS: usize = 8;
 /// Directory slots when a shard first sees a page.
@@ -78,16 +92,26 @@ fn key_of(e: u64) -> u32 {
     ((e & KEY_FIELD) >> ID_BITS) as u32
 }
 
-/// A block's entry without its key: `size << SIZE_SHIFT | ignored | id` (size field 0 for a size
-/// past [`MAX_FIELD_SIZE`]).
+/// A block's entry without its key: `size_lo << SIZE_SHIFT | stamp << STAMP_SHIFT | big | id`
+/// (the ignored flag clear). `size` is at most [`MAX_SIZE`].
 #[inline]
-fn meta(id: u32, size: usize) -> u64 {
-    let field = if size <= MAX_FIELD_SIZE {
-        size as u64
+fn meta(id: u32, size: usize, stamp: u32) -> u64 {
+    let big = if size > SIZE_LO_MASK { BIG } else { 0 };
+    ((size & SIZE_LO_MASK) as u64) << SIZE_SHIFT
+        | (stamp as u64 & STAMP_MASK) << STAMP_SHIFT
+        | big
+        | id as u64
+}
+
+/// The size of the block whose entry is `meta`, in a page whose `big` field is `big`.
+#[inline]
+fn size_of(meta: u64, big: u32) -> usize {
+    let lo = (meta >> SIZE_SHIFT) as usize;
+    if meta & BIG != 0 {
+        (big as usize) << SIZE_LO_BITS | lo
     } else {
-        0
-    };
-    field << SIZE_SHIFT | id as u64
+        lo
+    }
 }
 
 /// Home slot of granule key `k` in a table of `mask + 1` words.
@@ -134,13 +158,16 @@ unsafe fn dealloc<T>(p: *mut T, n: usize) {
 /// 2. `words` null: the `len <= 2` entries are `inline[..len]`. 3. `words` non-null: it holds
 /// `mask + 1` words from [`alloc_zeroed`] (a power of two, at least [`MIN_WORDS`]) with `len`
 /// non-zero entries, at most 3/4 full, each at or cyclically after its home with no empty word
-/// in between. 4. An entry is `granule_key << ID_BITS | id`; keys are unique within a page.
+/// in between. 4. An entry is `granule_key << ID_BITS | meta` (see [`meta`]); keys are unique
+/// within a page. 5. `big` is non-zero exactly when one entry has the [`BIG`] flag, and holds
+/// that block's size above its low [`SIZE_LO_BITS`] bits (non-zero for every big size).
 #[derive(Clone, Copy)]
 struct Page {
     key: u64,
     words: *mut u64,
-    mask: u32,
-    len: u32,
+    mask: u16,
+    len: u16,
+    big: u32,
     inline: [u64; 2],
 }
 
@@ -149,6 +176,7 @@ const EMPTY_PAGE: Page = Page {
     words: ptr::null_mut(),
     mask: 0,
     len: 0,
+    big: 0,
     inline: [0; 2],
 };
 
@@ -208,7 +236,7 @@ impl Page {
         }
         let old = *self;
         self.words = new;
-        self.mask = cap as u32 - 1;
+        self.mask = cap as u16 - 1;
         if old.words.is_null() {
             for &e in &old.inline[..old.len as usize] {
                 self.put(e);
@@ -315,10 +343,9 @@ struct Dir {
     pages: *mut Page,
     mask: usize,
     len: usize,
-    /// Blocks at addresses that are not multiples of 8, at full width: address -> [`Meta`] word.
-    odd: BTreeMap<usize, u64>,
-    /// Sizes too large for the size field of a [`Meta`] word (8 GiB and more).
-    huge: BTreeMap<usize, usize>,
+    /// Blocks at addresses that are not multiples of 8, at full width: address -> ([`meta`]
+    /// word, size).
+    odd: BTreeMap<usize, (u64, usize)>,
 }
 
 // SAFETY: `Dir` owns its tables; it is only reached through its shard's mutex.
@@ -392,15 +419,13 @@ impl Dir {
         true
     }
 
-    /// Records a block: `meta` is its [`Meta`] word (id, flag, size field), `size` its full size
-    /// (kept aside when it does not fit the size field). False if memory ran out.
+    /// Records a block: `meta` is its [`meta`] word, `size` its full size (the part above the
+    /// word's low bits goes to the page's `big` field). False if memory ran out, or if the page's
+    /// `big` field is taken (only a block map out of step with the allocator, which hands out
+    /// overlapping blocks, could ask that).
     fn insert(&mut self, addr: usize, hash: u64, meta: u64, size: usize) -> bool {
-        let huge = meta >> SIZE_SHIFT == 0;
         if !addr.is_multiple_of(1 << GRANULE_SHIFT) {
-            if huge {
-                self.huge.insert(addr, size);
-            }
-            self.odd.insert(addr, meta);
+            self.odd.insert(addr, (meta, size));
             return true;
         }
         // A failed rebuild (out of memory) leaves the directory as it was: blocks of pages it
@@ -421,34 +446,33 @@ impl Dir {
             *self.page(i) = Page { key, ..EMPTY_PAGE };
             self.len += 1;
         }
+        let page = self.page(i);
+        let big = meta & BIG != 0;
+        if big && page.big != 0 {
+            return false;
+        }
         // A new page stores its first block inline (no allocation), so it never stays empty here.
-        let stored = self
-            .page(i)
-            .insert((granule_key(addr) as u64) << ID_BITS | meta);
-        if stored && huge {
-            self.huge.insert(addr, size); // only for a block the map holds: its free removes it
+        let stored = page.insert((granule_key(addr) as u64) << ID_BITS | meta);
+        if stored && big {
+            page.big = (size >> SIZE_LO_BITS) as u32;
         }
         stored
     }
 
-    /// Forgets the block at `addr`: its [`Meta`] word (key bits cleared) and full size.
+    /// Forgets the block at `addr`: its [`meta`] word (key bits cleared) and full size.
     fn remove(&mut self, addr: usize, hash: u64) -> Option<(u64, usize)> {
-        let meta = self.remove_meta(addr, hash)?;
-        let size = match meta >> SIZE_SHIFT {
-            0 => self.huge.remove(&addr).unwrap_or(0),
-            s => s as usize,
-        };
-        Some((meta, size))
-    }
-
-    fn remove_meta(&mut self, addr: usize, hash: u64) -> Option<u64> {
         if !addr.is_multiple_of(1 << GRANULE_SHIFT) {
             return self.odd.remove(&addr);
         }
         let page = self.page_of(addr, hash)?;
         // A page left empty keeps its slot until the next rebuild: pages that hold one large
         // block at a time (`churn`) would otherwise leave and re-enter the directory each time.
-        page.remove(granule_key(addr)).map(|e| e & !KEY_FIELD)
+        let meta = page.remove(granule_key(addr))? & !KEY_FIELD;
+        let size = size_of(meta, page.big);
+        if meta & BIG != 0 {
+            page.big = 0;
+        }
+        Some((meta, size))
     }
 
     /// The page entry holding `addr`'s page, if any.
@@ -465,7 +489,11 @@ impl Dir {
     /// Sets the ignored flag of the block starting at `addr`; false if there is none.
     fn set_ignored(&mut self, addr: usize, hash: u64) -> bool {
         if !addr.is_multiple_of(1 << GRANULE_SHIFT) {
-            return self.odd.get_mut(&addr).map(|m| *m |= IGNORED).is_some();
+            return self
+                .odd
+                .get_mut(&addr)
+                .map(|(m, _)| *m |= IGNORED)
+                .is_some();
         }
         let Some(page) = self.page_of(addr, hash) else {
             return false;
@@ -477,13 +505,8 @@ impl Dir {
 
     /// Calls `f(addr, meta, size)` for every block of this shard.
     fn for_each(&mut self, mut f: impl FnMut(usize, u64, usize)) {
-        let huge = &self.huge;
-        let size_of = |addr: usize, meta: u64| match meta >> SIZE_SHIFT {
-            0 => huge.get(&addr).copied().unwrap_or(0),
-            s => s as usize,
-        };
-        for (&addr, &meta) in &self.odd {
-            f(addr, meta, size_of(addr, meta));
+        for (&addr, &(meta, size)) in &self.odd {
+            f(addr, meta, size);
         }
         for i in 0..self.capacity() {
             // SAFETY: `i` is below the capacity, so within the directory's table.
@@ -496,7 +519,7 @@ impl Dir {
                 if e != 0 {
                     let addr = base + ((key_of(e) as usize - 1) << GRANULE_SHIFT);
                     let meta = e & !KEY_FIELD;
-                    f(addr, meta, size_of(addr, meta));
+                    f(addr, meta, size_of(meta, page.big));
                 }
             };
             if page.words.is_null() {
@@ -522,7 +545,6 @@ const EMPTY_SHARD: Shard = Shard(Mutex::new(Dir {
     mask: 0,
     len: 0,
     odd: BTreeMap::new(),
-    huge: BTreeMap::new(),
 }));
 static SHARDS_: [Shard; SHARDS] = [EMPTY_SHARD; SHARDS];
 
@@ -575,23 +597,47 @@ pub(crate) fn unlock_after_fork() {
     }
 }
 
-/// Records the block at `addr` of `size` bytes as allocated by `cs`; false if the map could not
-/// grow to hold it (the inner allocator refused the tracker's memory), and the block is not
-/// recorded. Call under the guard.
+/// Records the block at `addr` of `size` bytes as allocated by `cs` now (stamped with the tick);
+/// false if the map could not grow to hold it (the inner allocator refused the tracker's
+/// memory), and the block is not recorded. Call under the guard.
 #[inline]
 pub(crate) fn insert(addr: usize, size: usize, cs: &'static Callsite) -> bool {
+    if size > MAX_SIZE {
+        return false;
+    }
+    let meta = meta(cs.id(), size, crate::clock::tick_ms());
     crate::guard::in_map(|| {
         let (hash, mut dir) = shard(addr);
-        dir.insert(addr, hash, meta(cs.id(), size), size)
+        dir.insert(addr, hash, meta, size)
     })
 }
 
-/// A block taken out of the map: its callsite, size and flags (to put back as it was).
+/// A block taken out of the map: its callsite, size, flags and stamp (to put back as it was).
 #[derive(Clone, Copy)]
 pub(crate) struct Removed {
     pub cs: &'static Callsite,
     pub size: usize,
     meta: u64,
+}
+
+impl Removed {
+    /// Whether the block is short-lived when freed now: the tick has moved on by at most one
+    /// since it was allocated, so every block that lived under 1 ms counts, a block that lived
+    /// `1 + f` ms (`f` < 1) counts with probability `1 - f`, and one that lived 2 ms or more never
+    /// does (as far as the published tick keeps time; see `table::Callsite::short_lived`). The
+    /// stamp has 16 bits: a block that lives a multiple of 65.536 s, to within 2 ms, counts too.
+    #[inline]
+    pub(crate) fn short_lived(&self) -> bool {
+        short_lived_at(self.meta, crate::clock::tick_ms())
+    }
+}
+
+/// Whether the block whose entry is `meta` is short-lived at tick `now` (see
+/// [`Removed::short_lived`]).
+#[inline]
+fn short_lived_at(meta: u64, now: u32) -> bool {
+    let stamp = (meta >> STAMP_SHIFT) & STAMP_MASK;
+    (now as u64).wrapping_sub(stamp) & STAMP_MASK <= 1
 }
 
 /// Forgets the block at `addr` and returns it, or `None` if it was never recorded (a block of the
@@ -681,9 +727,10 @@ mod tests {
             mask: 0,
             len: 0,
             odd: BTreeMap::new(),
-            huge: BTreeMap::new(),
         };
         let mut model = std::collections::HashMap::new();
+        // Pages (and odd addresses) whose big block is live in the model.
+        let mut big_in = std::collections::HashSet::new();
         let mut x: u64 = 0x1234_5678;
         for round in 0..200_000u32 {
             x ^= x << 13;
@@ -700,19 +747,36 @@ mod tests {
             let odd = (x >> 20).is_multiple_of(50);
             let addr = (page << PAGE_SHIFT) + (granule << GRANULE_SHIFT) + odd as usize;
             let hash = mix((addr >> PAGE_SHIFT) as u64);
-            // Sizes from 1 byte to past the size field (kept aside in `huge`).
+            // Sizes from 1 byte to 2^48 - 1: small ones in the entry, big ones (64 KiB and more)
+            // with their high bits in the page; one big block at a time per page.
             let size = match x % 5 {
-                0 => MAX_FIELD_SIZE + (x >> 40) as usize,
+                0 => MAX_SIZE - (x >> 20) as usize,
+                1 => SIZE_LO_MASK + 1 + (x >> 30) as usize % 100_000,
                 _ => 1 + (x >> 30) as usize % 100_000,
             };
             let id = round & ID_MASK as u32;
+            let stamp = round.wrapping_mul(7);
+            let m = meta(id, size, stamp);
+            let big_key = if odd { addr } else { addr >> PAGE_SHIFT };
             if let std::collections::hash_map::Entry::Vacant(v) = model.entry(addr) {
-                v.insert((meta(id, size), size));
-                assert!(dir.insert(addr, hash, meta(id, size), size));
+                let big = m & BIG != 0;
+                if big && !odd && big_in.contains(&big_key) {
+                    // The page's big field is taken: refused, and nothing changed.
+                    assert!(!dir.insert(addr, hash, m, size), "{addr:#x}");
+                    continue;
+                }
+                v.insert((m, size));
+                assert!(dir.insert(addr, hash, m, size));
+                if big {
+                    big_in.insert(big_key);
+                }
             } else {
                 let want = model.remove(&addr).unwrap();
                 assert_eq!(dir.remove(addr, hash), Some(want), "{addr:#x}");
                 assert_eq!(dir.remove(addr, hash), None);
+                if want.0 & BIG != 0 {
+                    big_in.remove(&big_key);
+                }
             }
             if round % 1000 == 0 {
                 let mut seen = std::collections::HashMap::new();
@@ -725,8 +789,8 @@ mod tests {
         for page in 0..20_000usize {
             let addr = (0x1000_0000 + page) << PAGE_SHIFT;
             let hash = mix((addr >> PAGE_SHIFT) as u64);
-            dir.insert(addr, hash, meta(7, 64), 64);
-            assert_eq!(dir.remove(addr, hash), Some((meta(7, 64), 64)));
+            dir.insert(addr, hash, meta(7, 64, 3), 64);
+            assert_eq!(dir.remove(addr, hash), Some((meta(7, 64, 3), 64)));
         }
         assert!(dir.capacity() <= 256, "{}", dir.capacity());
         let pages: std::collections::HashSet<usize> = model
@@ -747,7 +811,7 @@ mod tests {
             let hash = mix((addr >> PAGE_SHIFT) as u64);
             assert_eq!(dir.remove(addr, hash), Some(want), "{addr:#x}");
         }
-        assert!(dir.huge.is_empty());
+        assert!((0..dir.capacity()).all(|i| dir.page(i).big == 0));
         assert!((0..dir.capacity()).all(|i| dir.page(i).len == 0));
         assert!(dir.odd.is_empty());
     }
@@ -761,7 +825,6 @@ mod tests {
             mask: MIN_PAGES - 1,
             len: MIN_PAGES,
             odd: BTreeMap::new(),
-            huge: BTreeMap::new(),
         };
         assert!(!dir.pages.is_null());
         for i in 0..MIN_PAGES {
@@ -781,6 +844,33 @@ mod tests {
         unsafe { dealloc(dir.pages, MIN_PAGES) };
     }
 
+    /// Stamps: freed at the same tick or the next one is short-lived, two ticks on is not, and
+    /// the 16-bit stamp compares across its wrap (the tick itself is 32 bits).
+    #[test]
+    fn short_lived_by_stamp() {
+        for (stamp, now, short) in [
+            (5, 5, true),
+            (5, 6, true),
+            (5, 7, false),
+            (5, 1005, false),
+            (0xFFFF, 0x1_0000, true),
+            (0x1_FFFF, 0x2_0000, true),
+            (0x1_FFFE, 0x2_0000, false),
+            (0x1_0000, 0x2_0000, true), // 65 536 ms on: the documented alias
+        ] {
+            let m = meta(3, 100_000, stamp);
+            assert_eq!(
+                short_lived_at(m, now),
+                short,
+                "stamp {stamp:#x}, now {now:#x}"
+            );
+            // The stamp leaves the size, the id and the flags alone.
+            assert_eq!(size_of(m, 100_000 >> SIZE_LO_BITS), 100_000);
+            assert_eq!(m & ID_MASK, 3);
+            assert_eq!(m & (IGNORED | KEY_FIELD), 0);
+        }
+    }
+
     #[test]
     fn blocks_map_to_their_callsite() {
         let a = table::intern(&[9, 9, 9]);
@@ -793,6 +883,17 @@ mod tests {
         assert!(remove(0x7f00_0000_1000).is_none());
         let got = remove(0x7f00_0000_1008).unwrap();
         assert!(ptr::eq(got.cs, b) && got.size == 24);
+        // A big block after a small one in its first page: both sizes come back whole; a second
+        // big block starting in that page (which would overlap the first) is refused.
+        let page = 0x7f00_0020_0000;
+        assert!(insert(page, 16, a));
+        assert!(insert(page + 64, (1 << 40) + 12_345, b));
+        assert!(!insert(page + 128, 1 << 17, a));
+        assert_eq!(remove(page + 64).unwrap().size, (1 << 40) + 12_345);
+        assert!(insert(page + 128, (1 << 17) + 1, a));
+        assert_eq!(remove(page + 128).unwrap().size, (1 << 17) + 1);
+        assert_eq!(remove(page).unwrap().size, 16);
+        assert!(!insert(page, MAX_SIZE + 1, a));
         assert!(set_ignored(usize::MAX - 6));
         let got = remove(usize::MAX - 6).unwrap();
         assert!(ptr::eq(got.cs, b) && got.size == 3 && got.meta & IGNORED != 0);

@@ -26,16 +26,16 @@
 //!     leak_named::main at src/bin/leak_named.rs:18:5
 //! reachable: 544 bytes in 1 block from 1 callsite (statics, live threads; show=direct,indirect,reachable lists them)
 //! at the peak (21.4 KiB live, t-gmax): its largest owners (1% of it or more)
-//! #2 at peak: 12 345 bytes in 1 block (peak share 56.3%; total 12.1 KiB in 1 block, 0 reallocs, 0 temporaries)
+//! #2 at peak: 12 345 bytes in 1 block (peak share 56.3%; total 12.1 KiB in 1 block, 0 reallocs, 0 temporaries, 0 short-lived)
 //!     leak_named::leak_some at src/bin/leak_named.rs:12:38
 //!     leak_named::main at src/bin/leak_named.rs:18:5
-//! #3 at peak: 8 000 bytes in 1 block (peak share 36.5%; total 7.8 KiB in 1 block, 0 reallocs, 0 temporaries)
+//! #3 at peak: 8 000 bytes in 1 block (peak share 36.5%; total 7.8 KiB in 1 block, 0 reallocs, 0 temporaries, 1 short-lived)
 //!     leak_named::main at src/bin/leak_named.rs:17:37
-//! #4 at peak: 1 024 bytes in 1 block (peak share 4.7%; total 1.0 KiB in 1 block, 0 reallocs, 1 temporary)
+//! #4 at peak: 1 024 bytes in 1 block (peak share 4.7%; total 1.0 KiB in 1 block, 0 reallocs, 1 temporary, 1 short-lived)
 //!     <std::io::buffered::bufwriter::BufWriter>::with_capacity at library/std/src/io/buffered/bufwriter.rs:122:33
 //!     … 14 frames in std …
 //!     leak_named::main at src/bin/leak_named.rs:19:5
-//! #5 at peak: 544 bytes in 1 block (peak share 2.5%; total 544 B in 1 block, 0 reallocs, 0 temporaries)
+//! #5 at peak: 544 bytes in 1 block (peak share 2.5%; total 544 B in 1 block, 0 reallocs, 0 temporaries, 0 short-lived)
 //!     std::sys::pal::unix::stack_overflow::thread_info::set_current_info at library/std/src/sys/pal/unix/stack_overflow/thread_info.rs:122:17
 //!     … 3 frames in std …
 //! LEAKS: alloc-tracker: direct 12345 bytes in 1 blocks; indirect 0 bytes in 0 blocks; reachable 544 bytes in 1 blocks

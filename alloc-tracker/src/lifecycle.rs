@@ -71,9 +71,13 @@ pub(crate) fn ensure_registered(guard: &Guard) {
 fn first_use(guard: &Guard) {
     USED.store(true, Relaxed);
     register();
-    crate::lifetimes::start_thread();
+    let cfg = config::get(guard);
+    // Exact tracking stamps blocks with the tracker's millisecond tick (short-lived blocks);
+    // sampled mode and `off` count none, so their thread need not wake every millisecond.
+    let exact = cfg.sample == 0 && !cfg.off;
+    crate::lifetimes::start_thread(exact);
     register_fork_handlers();
-    if let Some(every) = config::get(guard).pprof_every {
+    if let Some(every) = cfg.pprof_every {
         crate::profile::start_writer(every);
     }
 }

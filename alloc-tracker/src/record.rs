@@ -126,24 +126,24 @@ pub(crate) fn free(guard: &Guard, ptr: *mut u8, size: usize) {
     if cfg.sample != 0 {
         return free_sampled(guard, ptr as usize, size, cfg.sample);
     }
-    let cs = if cfg.off {
+    let block = if cfg.off {
         None
     } else {
-        match blockmap::remove(ptr as usize) {
-            Some(block) => Some(block.cs),
-            // Not in the map: a block the tracker allocated for itself under the guard.
-            None => return counters::overhead_sub(size),
-        }
+        // Not in the map: a block the tracker allocated for itself under the guard.
+        let Some(block) = blockmap::remove(ptr as usize) else {
+            return counters::overhead_sub(size);
+        };
+        Some(block)
     };
     counters::copy_peak_if_at_peak();
     counters::freed(size);
     let temporary = guard.thread().note_free(ptr as usize, size);
-    match cs {
-        Some(cs) => {
+    match block {
+        Some(block) => {
             if temporary {
-                cs.temporaries.fetch_add(1, Relaxed);
+                block.cs.temporaries.fetch_add(1, Relaxed);
             }
-            cs.remove(size)
+            block.cs.remove(size, block.short_lived())
         }
         None => counters::block_removed(),
     }
@@ -219,7 +219,7 @@ pub(crate) fn realloc_reentrant_done(
 pub(crate) fn user_block_left(block: &Removed, size: usize) {
     counters::freed(size);
     match sample::rate() {
-        None => block.cs.remove(size),
+        None => block.cs.remove(size, false),
         // Its estimates left with it (`take_sample`).
         Some(_) => counters::block_removed(),
     }
@@ -286,7 +286,7 @@ pub(crate) fn restore(ptr: *mut u8, old: Option<Removed>) {
     {
         // Its page table was dropped when it was taken out and cannot be made again: the block
         // leaves its callsite as if freed and becomes overhead (see `untracked`).
-        block.cs.remove(block.size);
+        block.cs.remove(block.size, false);
         counters::untracked(block.size);
     }
 }
@@ -328,7 +328,7 @@ pub(crate) fn realloc_done(
         return;
     }
     if let Some(old) = &moving.old {
-        old.cs.remove(old_size);
+        old.cs.remove(old_size, false);
     }
     match callsite(cfg) {
         Some(cs) => {

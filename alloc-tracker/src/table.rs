@@ -60,6 +60,13 @@ pub(crate) struct Callsite {
     /// Temporaries: blocks allocated here and freed by their thread with no allocation of that
     /// thread in between (heaptrack's definition).
     pub temporaries: AtomicU64,
+    /// Blocks that left this callsite other than by a short-lived free (freed later than that,
+    /// moved by a realloc, or made untracked); `freed_blocks` minus this is the short-lived
+    /// count ([`Callsite::short_lived`]). Counting these rather than the short-lived frees keeps
+    /// the extra atomic add off the commonest free in an allocation-heavy loop: counting each
+    /// short-lived free made `churn` 5% slower (0.436 s -> 0.461 s, interleaved medians), since
+    /// there every free is one.
+    not_short: AtomicU64,
     /// For a callsite that grows blocks (a realloc's), the id of the callsite that first made a
     /// block it grew, following earlier growths back to the first allocation (`NO_ORIGIN`:
     /// none yet). The first such origin only: one atomic load per realloc afterwards.
@@ -84,6 +91,7 @@ impl Callsite {
             lifetime_ns: AtomicU64::new(0),
             reallocs: AtomicU64::new(0),
             temporaries: AtomicU64::new(0),
+            not_short: AtomicU64::new(0),
             grown_from: AtomicU32::new(NO_ORIGIN),
             next: AtomicPtr::new(ptr::null_mut()),
         }
@@ -171,11 +179,32 @@ impl Callsite {
         self.total_blocks.fetch_sub(1, Relaxed);
     }
 
-    /// Counts a block of `size` bytes allocated here being freed.
+    /// Counts a block of `size` bytes allocated here leaving it: freed, short-lived or not (see
+    /// [`Callsite::short_lived`]), or moved by a realloc (`short` false).
     #[inline]
-    pub(crate) fn remove(&self, size: usize) {
+    pub(crate) fn remove(&self, size: usize, short: bool) {
+        if !short {
+            self.not_short.fetch_add(1, Relaxed);
+        }
         self.freed_bytes.fetch_add(size as u64, Relaxed);
-        self.freed_blocks.fetch_add(1, Relaxed);
+        // Release: a reader that sees this block in `freed_blocks` sees it in `not_short` too.
+        self.freed_blocks.fetch_add(1, Release);
+    }
+
+    /// Short-lived blocks: blocks allocated here and freed within about 1 ms, judged at the
+    /// free from the block's millisecond stamp (`blockmap::Removed::short_lived`: every block
+    /// that lived under 1 ms, none that lived 2 ms or more, one that lived `1 + f` ms with
+    /// probability `1 - f`). The tick is published by the tracker's own thread, so when that
+    /// thread is kept off the CPU for over a millisecond the tick jumps and a block live across
+    /// the jump is not counted. Exact mode only (0 in sampled mode).
+    pub(crate) fn short_lived(&self) -> u64 {
+        if crate::sample::rate().is_some() {
+            return 0;
+        }
+        // `freed_blocks` first (Acquire): every block it counts as gone non-short is then in
+        // `not_short` as well, so a free in flight never shows as short-lived.
+        let freed = self.freed_blocks.load(Acquire);
+        freed.saturating_sub(self.not_short.load(Acquire))
     }
 
     /// Bytes in this callsite's live blocks.
@@ -399,7 +428,7 @@ mod tests {
     #[test]
     fn a_callsite_that_freed_more_than_it_allocated_is_reported() {
         let cs = intern(&[0xbad, 0xf00d, 0x5eed]);
-        cs.remove(10); // freed without an allocation
+        cs.remove(10, false); // freed without an allocation
         let err = check_invariants().unwrap_err();
         cs.add(10); // balanced again, for every later check
         assert!(

@@ -217,7 +217,7 @@ pub(crate) fn classify(guard: &Guard, cfg: &Config, start: scan::Start) -> Optio
 /// //     lit::forget_some at alloc-tracker/examples/lit.rs:17:43
 /// // reachable: 1 582 bytes in 4 blocks from 4 callsites (statics, live threads; show=direct,indirect,reachable lists them)
 /// // at the peak (1.8 KiB live, t-gmax): its largest owners (1% of it or more)
-/// // #2 at peak: 1 024 bytes in 1 block (peak share 56.6%; total 1.0 KiB in 1 block, 0 reallocs, 0 temporaries)
+/// // #2 at peak: 1 024 bytes in 1 block (peak share 56.6%; total 1.0 KiB in 1 block, 0 reallocs, 0 temporaries, 0 short-lived)
 /// // ... (then std's 544 bytes, the 100 leaked, and the scoped thread's own 48 + 40 + 40 bytes)
 /// // LEAKS: alloc-tracker: direct 100 bytes in 1 blocks; indirect 0 bytes in 0 blocks; reachable 1582 bytes in 4 blocks
 /// // SUMMARY: alloc-tracker: live at exit: 1682 bytes in 5 blocks from 5 callsites

@@ -36,11 +36,13 @@ pub(crate) struct Site {
     pub blocks: u64,
     /// Live bytes at the heap's peak (t-gmax), for the peak share.
     pub peak_bytes: u64,
-    /// Bytes and blocks ever allocated, reallocs and temporaries (see `table::Callsite`).
+    /// Bytes and blocks ever allocated, reallocs, temporaries and short-lived blocks (see
+    /// `table::Callsite`).
     pub total_bytes: u64,
     pub total_blocks: u64,
     pub reallocs: u64,
     pub temporaries: u64,
+    pub short_lived: u64,
     /// Raw stacks merged into this entry.
     pub stacks: usize,
     /// For blocks grown here (reallocs), the first line of the callsite that first made a block
@@ -172,6 +174,7 @@ pub(crate) fn sites(
         site.total_blocks += cs.total_blocks();
         site.reallocs += cs.reallocs.load(Relaxed);
         site.temporaries += cs.temporaries.load(Relaxed);
+        site.short_lived += cs.short_lived();
         site.stacks += 1;
         if site.grown_from.is_none()
             && let Some(origin) = table::by_id(cs.grown_from.load(Relaxed))

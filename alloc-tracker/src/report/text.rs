@@ -223,12 +223,13 @@ fn at_peak(text: &mut String, list: &mut Lister, shape: Shape, peak: u64) {
 }
 
 /// The callsites with the most temporaries (blocks freed by their thread before it allocated
-/// again), those with 100 or more and at least 1% of all blocks allocated.
+/// again) or short-lived blocks (freed within 1 ms), whichever is more: those with 100 or more
+/// and at least 1% of all blocks allocated.
 fn temporaries(text: &mut String, list: &mut Lister, shape: Shape, total_blocks: u64) {
     let floor = ((total_blocks as f64 * MIN_SHARE).ceil() as u64).max(MIN_TEMPORARIES);
     let figures: Vec<(&'static Callsite, u64, u64)> = table::callsites()
         .map(|cs| {
-            let n = cs.temporaries.load(Relaxed);
+            let n = short_or_temporary(cs.temporaries.load(Relaxed), cs.short_lived());
             (cs, n, n)
         })
         .filter(|&(_, n, _)| n > 0)
@@ -237,31 +238,45 @@ fn temporaries(text: &mut String, list: &mut Lister, shape: Shape, total_blocks:
         return;
     }
     let mut sites = model::sites(figures, shape);
-    let all: u64 = sites.iter().map(|s| s.temporaries).sum();
-    sites.retain(|s| s.temporaries >= floor);
+    let temporaries: u64 = sites.iter().map(|s| s.temporaries).sum();
+    let short_lived: u64 = sites.iter().map(|s| s.short_lived).sum();
+    sites.retain(|s| s.bytes >= floor);
     if sites.is_empty() {
         return;
     }
     let _ = writeln!(
         text,
-        "temporaries: {} of {} allocated (freed before their thread allocated again); the most",
-        group(all),
+        "temporaries: {} of {} allocated (freed before their thread allocated again), {} short-lived (freed within 1 ms); the most",
+        group(temporaries),
         plural(total_blocks, "block", "blocks"),
+        group(short_lived),
     );
     for site in sites.iter().take(list.top) {
         list.rank += 1;
         let _ = writeln!(
             text,
-            "#{} temporaries: {} of {} allocated here ({} in total{})",
+            "#{} temporaries: {} of {} allocated here, {} short-lived ({} in total{})",
             list.rank,
             group(site.temporaries),
             group(site.total_blocks),
+            group(site.short_lived),
             human(site.total_bytes),
             merged(site),
         );
         write_lines(text, site);
     }
-    list.rest(text, &sites, |s| s.temporaries, "temporaries");
+    list.rest(
+        text,
+        &sites,
+        |s| short_or_temporary(s.temporaries, s.short_lived),
+        "temporaries or short-lived blocks",
+    );
+}
+
+/// The figure the temporaries section ranks a callsite by: its temporaries or its short-lived
+/// blocks, whichever is more.
+fn short_or_temporary(temporaries: u64, short_lived: u64) -> u64 {
+    temporaries.max(short_lived)
 }
 
 /// Numbers entries across sections and lists the first `top` of each.
@@ -269,7 +284,8 @@ struct Lister {
     rank: usize,
     top: usize,
     peak: u64,
-    /// Sampled mode: reallocs and temporaries are not counted per callsite (not shown).
+    /// Sampled mode: reallocs, temporaries and short-lived blocks are not counted per callsite
+    /// (not shown).
     sampled: bool,
 }
 
@@ -301,9 +317,10 @@ impl Lister {
                 if !self.sampled {
                     let _ = write!(
                         text,
-                        ", {}, {}",
+                        ", {}, {}, {} short-lived",
                         plural(site.reallocs, "realloc", "reallocs"),
                         plural(site.temporaries, "temporary", "temporaries"),
+                        group(site.short_lived),
                     );
                 }
             }
