@@ -127,6 +127,12 @@ impl<A: Copy, M: Fn(A, A) -> A> Cascade<A, M> {
 
 /// Folds `s` block by block ([`BLOCK`] elements, [`LANES`] accumulators each), combining the block
 /// results in a [`Cascade`].
+///
+/// A slice of one block skips the cascade: a cascade of one part finishes as that part, so the result
+/// is the same bit for bit, without the cascade's setup (a 528-byte `memset` of its stack for `f64`,
+/// and its counters) for every short lane. Measured on an axis-1 `sum_axis` (2048 rows of 1024 f64,
+/// one block per row, through [`sum_lanes`]): callgrind 1.14 M → 0.79 M instructions per call
+/// (ndarray 2.76 M).
 #[inline(always)]
 fn fold_pairwise<T: Copy, A: Copy>(
     s: &[T],
@@ -134,6 +140,9 @@ fn fold_pairwise<T: Copy, A: Copy>(
     step: impl Fn(A, T) -> A + Copy,
     merge: impl Fn(A, A) -> A + Copy,
 ) -> A {
+    if !s.is_empty() && s.len() <= BLOCK {
+        return fold_block(s, init, step, merge);
+    }
     let mut c = Cascade::new(init, merge);
     for block in s.chunks(BLOCK) {
         c.push(fold_block(block, init, step, merge));
@@ -452,5 +461,33 @@ where
             .next()
             .ok_or(ArrayError::EmptyReduction("maximum"))?;
         Ok(self.reduce_blocks(first, max_slice, max_step))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `fold_pairwise`'s one-block shortcut gives what the cascade gives, bit for bit, on values
+    /// whose sum depends on the order of the additions, at the lengths around [`BLOCK`].
+    #[test]
+    fn one_block_shortcut_matches_the_cascade() {
+        let v: Vec<f32> = (0..3 * BLOCK)
+            .map(|i| 0.1 + (i % 7) as f32 * 1e-3 + (i % 3) as f32 * 1e4)
+            .collect();
+        let add = |a: f32, b: f32| a + b;
+        for n in [1, 2, 31, 33, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK + 5] {
+            let s = &v[..n];
+            let mut c = Cascade::new(0.0f32, add);
+            for b in s.chunks(BLOCK) {
+                c.push(fold_block(b, 0.0, add, add));
+            }
+            let want = c.finish(0.0);
+            assert_eq!(sum_slice(s).to_bits(), want.to_bits(), "n = {n}");
+            // And the shortcut is not the sequential sum these values would give otherwise.
+            if n == BLOCK {
+                assert_ne!(s.iter().fold(0.0f32, |a, &x| a + x), want, "n = {n}");
+            }
+        }
     }
 }
