@@ -434,6 +434,16 @@ pub mod __bench {
         crate::sample::probes()
     }
 
+    /// Sampled mode's registry (`slots.rs`): how many threads are registered, and the live
+    /// bytes their batches hold (not yet in the global figure). Tests check that exited threads
+    /// leave it and that a batch stays within its bound.
+    pub fn sampled_batches() -> (usize, i64) {
+        crate::slots::registered_and_pending()
+    }
+
+    /// The batch bound of sampled mode (`slots::BATCH`), in bytes.
+    pub const SAMPLED_BATCH: i64 = crate::slots::BATCH;
+
     /// Interns a fixed 32-frame stack (a lookup hit after the first call).
     #[inline(never)]
     pub fn intern_fixed() -> usize {

@@ -229,3 +229,39 @@ pub(crate) fn sums() -> Sums {
     unlock();
     sum
 }
+
+/// How many threads are registered, and the live bytes their batches hold (for tests).
+pub(crate) fn registered_and_pending() -> (usize, i64) {
+    lock();
+    let mut n = 0;
+    let mut pending = 0i64;
+    for entry in &REGISTRY {
+        let p = entry.load(Acquire);
+        if p.is_null() {
+            continue;
+        }
+        // SAFETY: as in `sums`: registered, read under the lock its thread takes to leave.
+        let t = unsafe { &*p };
+        n += 1;
+        pending = pending.wrapping_add(t.net.get().wrapping_sub(t.flushed.get()));
+    }
+    unlock();
+    (n, pending)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_stays_within_minus_batch_to_batch() {
+        assert!(within_batch(0, 0));
+        assert!(within_batch(BATCH - 1, 0));
+        assert!(!within_batch(BATCH, 0));
+        assert!(within_batch(-BATCH, 0));
+        assert!(!within_batch(-BATCH - 1, 0));
+        // Relative to what was flushed, in wrapping arithmetic (a thread's net may be negative).
+        assert!(within_batch(i64::MIN + 5, i64::MIN));
+        assert!(!within_batch(i64::MIN + 5 + BATCH, i64::MIN + 5));
+    }
+}
