@@ -7,7 +7,8 @@
 #   SECTION=quick VARIANTS="jemalloc aligned" benches/compare.sh   # its own table in RESULTS.md
 #
 # Variants: system jemalloc mimalloc aligned tracked tracked-dwarf dhat (tracked-dwarf is the
-# tracked build with ALLOC_TRACKER=unwind=dwarf). Needs hyperfine (apt-get install hyperfine).
+# tracked build with ALLOC_TRACKER=unwind=dwarf; `floor`, not in the default list, is the lower
+# bound of a sampled-mode wrapper, benches/src/floor.rs). Needs hyperfine (apt-get install hyperfine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VARIANTS=${VARIANTS:-"system jemalloc mimalloc aligned tracked tracked-dwarf dhat"}

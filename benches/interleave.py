@@ -14,7 +14,9 @@ Variants are the binaries target/compare/workload-<variant> that compare.sh buil
 `tracked-scan` renders the exit report with its reachability scan (report=/dev/null) and
 `tracked-noscan` the same report without it (report=/dev/null,scan=off);
 `sampled` runs the tracked binary in sampled mode at the default rate (report=off,sample=524288),
-and `sampled_<x>` the same with workload-tracked_<x>, a tracked build copied in by hand.
+and `sampled_<x>` the same with workload-tracked_<x>, a tracked build copied in by hand;
+`floor` is workload-floor (feature `floor`, benches/src/floor.rs): the cheapest wrapper sampled
+mode's spec allows, a lower bound for sampled mode's cost.
 Prints one line per variant: median wall time, its ratio to the first variant, and the median
 peak RSS (from wait4, per child).
 """

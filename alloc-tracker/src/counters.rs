@@ -3,20 +3,29 @@
 //! `LIVE` is reserved *before* the inner allocator is called (and given back if it fails), so a
 //! budget holds exactly even with many threads allocating at once. Only growth is reserved: a
 //! realloc that does not grow lowers live bytes and is never refused (see `tracked.rs`).
+//!
+//! In sampled mode `LIVE` lacks what each thread has batched (`slots.rs`), so it may lie below
+//! zero for a moment (a thread freed blocks whose allocation another has not flushed): the peak
+//! and the budget compare it as signed. `LIMIT` then also tells the hot path which mode it is in
+//! ([`SAMPLED_GATE`]), at no cost to exact mode.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 /// Exact global figures, from [`crate::stats`].
 ///
 /// `live_bytes <= peak_bytes`, `live_bytes <= total_bytes` and `live_blocks <= total_blocks` hold
-/// whenever no allocation is in flight. A `realloc` counts as one block freed and one allocated.
+/// whenever no allocation is in flight; the figures are exact then, in sampled mode too (there
+/// they are sums over threads, see `slots.rs`; `peak_bytes` excepted). A `realloc` counts as one
+/// block freed and one allocated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HeapStats {
     /// Bytes in live blocks.
     pub live_bytes: u64,
     /// Live blocks.
     pub live_blocks: u64,
-    /// The highest `live_bytes` so far (t-gmax).
+    /// The highest `live_bytes` so far (t-gmax). In sampled mode within 64 KiB per running
+    /// thread of the true peak (each thread batches its live bytes, see the crate docs), and
+    /// never below `live_bytes`.
     pub peak_bytes: u64,
     /// Bytes ever allocated (a `realloc` adds its new size).
     pub total_bytes: u64,
@@ -64,90 +73,44 @@ const EXACT_PEAK_CALLSITES: u64 = 1024;
 /// callsites.
 const PEAK_MARGIN: u64 = 128;
 
-/// Sampled mode's block counters of one thread: written by that thread only, with plain loads and
-/// stores (no locked instruction: on `churn`, three `lock add`s per allocation made sampled mode
-/// 2.5× slower than untracked), read by [`heap_stats`] from any thread. Sums over the slots are
-/// exact whenever no allocation is in flight, as the global atomics are. A thread keeps its slot
-/// after it exits (its counts stay in the sums); once all [`THREAD_SLOTS`] are taken, later
-/// threads count in the global atomics instead.
-#[repr(align(64))]
-struct ThreadSlot {
-    total_bytes: AtomicU64,
-    total_blocks: AtomicU64,
-    freed_blocks: AtomicU64,
-}
+/// [`LIMIT`] when sampled mode has recorded its first block (so the configuration is read and
+/// the exit report registered) and no budget is set: operations take sampled mode's fast path
+/// (`fast.rs`). Exact mode's hot path already compares `LIMIT` with `u64::MAX` (no budget), so
+/// telling the modes apart there costs it nothing; sampled mode makes a second comparison.
+const SAMPLED_GATE: u64 = u64::MAX - 1;
+/// The highest budget [`set_limit`] stores (below [`SAMPLED_GATE`]).
+const MAX_BUDGET: u64 = u64::MAX - 2;
+/// Set once sampled mode has engaged (see [`SAMPLED_GATE`]).
+static SAMPLED: AtomicBool = AtomicBool::new(false);
 
-const THREAD_SLOTS: usize = 1024;
-#[allow(clippy::declare_interior_mutable_const)]
-const EMPTY_SLOT: ThreadSlot = ThreadSlot {
-    total_bytes: AtomicU64::new(0),
-    total_blocks: AtomicU64::new(0),
-    freed_blocks: AtomicU64::new(0),
-};
-static SLOTS: [ThreadSlot; THREAD_SLOTS] = [EMPTY_SLOT; THREAD_SLOTS];
-static SLOTS_TAKEN: AtomicU64 = AtomicU64::new(0);
-/// `ThreadState::counter_slot` of a thread that found every slot taken.
-const NO_SLOT: u32 = u32::MAX;
-
-/// The slot of the thread whose `counter_slot` cell this is, claimed on first use.
-#[inline]
-fn slot(cell: &core::cell::Cell<u32>) -> Option<&'static ThreadSlot> {
-    let mut n = cell.get();
-    if n == 0 {
-        n = claim_slot();
-        cell.set(n);
-    }
-    SLOTS.get(n.wrapping_sub(1) as usize)
-}
-
-#[cold]
-#[inline(never)]
-fn claim_slot() -> u32 {
-    let n = SLOTS_TAKEN.fetch_add(1, Relaxed);
-    if n < THREAD_SLOTS as u64 {
-        n as u32 + 1
-    } else {
-        NO_SLOT
-    }
-}
-
-/// Adds `n` to a counter only this thread writes.
+/// Whether operations take sampled mode's fast path: sampled mode is on and no budget is set.
 #[inline(always)]
-fn bump(counter: &AtomicU64, n: u64) {
-    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+pub(crate) fn sampled_fast() -> bool {
+    LIMIT.load(Relaxed) == SAMPLED_GATE
 }
 
-/// Sampled mode: counts a new block of `size` bytes in this thread's slot.
+/// Sampled mode recorded its first block (or another on its slow path): later operations take
+/// the fast path unless a budget is set.
 #[inline]
-pub(crate) fn sampled_block_added(cell: &core::cell::Cell<u32>, size: usize) {
-    match slot(cell) {
-        Some(s) => {
-            bump(&s.total_bytes, size as u64);
-            bump(&s.total_blocks, 1);
-        }
-        None => block_added(size),
+pub(crate) fn engage_sampled() {
+    if !SAMPLED.load(Relaxed) {
+        SAMPLED.store(true, Relaxed);
+    }
+    if LIMIT.load(Relaxed) == u64::MAX {
+        // A `set_limit` racing with this wins: the next slow-path block engages again.
+        let _ = LIMIT.compare_exchange(u64::MAX, SAMPLED_GATE, Relaxed, Relaxed);
     }
 }
 
-/// Sampled mode: counts a realloc's new block of `size` bytes (one block freed, one allocated).
+/// Adds `delta` to the global live bytes (sampled mode's flush of a thread's batch, see
+/// `slots.rs`) and raises the peak if it passed it.
 #[inline]
-pub(crate) fn sampled_block_moved(cell: &core::cell::Cell<u32>, size: usize) {
-    match slot(cell) {
-        Some(s) => {
-            bump(&s.total_bytes, size as u64);
-            bump(&s.total_blocks, 1);
-            bump(&s.freed_blocks, 1);
-        }
-        None => block_moved(size),
-    }
-}
-
-/// Sampled mode: counts a freed block in this thread's slot.
-#[inline]
-pub(crate) fn sampled_block_removed(cell: &core::cell::Cell<u32>) {
-    match slot(cell) {
-        Some(s) => bump(&s.freed_blocks, 1),
-        None => block_removed(),
+pub(crate) fn add_live(delta: i64) {
+    let live = LIVE
+        .fetch_add(delta as u64, Relaxed)
+        .wrapping_add(delta as u64);
+    if delta > 0 {
+        reached(live);
     }
 }
 
@@ -177,16 +140,19 @@ pub(crate) fn heap_stats() -> HeapStats {
     };
     if crate::sample::rate().is_some() {
         // Callsites hold estimates; every block, sampled or not, is counted in the globals and
-        // the threads' slots.
-        let taken = (SLOTS_TAKEN.load(Relaxed) as usize).min(THREAD_SLOTS);
-        let (mut blocks, mut freed) = (0u64, 0u64);
-        for s in &SLOTS[..taken] {
-            stats.total_bytes = stats.total_bytes.wrapping_add(s.total_bytes.load(Relaxed));
-            blocks = blocks.wrapping_add(s.total_blocks.load(Relaxed));
-            freed = freed.wrapping_add(s.freed_blocks.load(Relaxed));
-        }
-        stats.total_blocks = stats.total_blocks.wrapping_add(blocks);
-        stats.live_blocks = stats.live_blocks.wrapping_add(blocks.wrapping_sub(freed));
+        // the threads' slots, and live bytes partly in the slots' batches (`slots.rs`).
+        let sums = crate::slots::sums();
+        stats.total_bytes = stats.total_bytes.wrapping_add(sums.total_bytes);
+        stats.total_blocks = stats.total_blocks.wrapping_add(sums.total_blocks);
+        stats.live_blocks = stats
+            .live_blocks
+            .wrapping_add(sums.total_blocks.wrapping_sub(sums.freed_blocks));
+        stats.reallocs = stats.reallocs.wrapping_add(sums.reallocs);
+        stats.live_bytes = stats.live_bytes.wrapping_add(sums.pending as u64);
+        // The global peak is raised from batched figures; the exact sum raises it too, so that
+        // `live_bytes <= peak_bytes` holds here.
+        reached(stats.live_bytes);
+        stats.peak_bytes = PEAK.load(Relaxed).max(stats.live_bytes);
         return stats;
     }
     for cs in crate::table::callsites() {
@@ -199,12 +165,18 @@ pub(crate) fn heap_stats() -> HeapStats {
 
 /// Sets the live-bytes budget (`None`: unlimited).
 pub(crate) fn set_limit(limit: Option<u64>) {
-    LIMIT.store(limit.unwrap_or(u64::MAX), Relaxed);
+    let word = match limit {
+        Some(l) => l.min(MAX_BUDGET),
+        // Sampled mode's fast path does not check the budget: it is left while one is set.
+        None if SAMPLED.load(Relaxed) => SAMPLED_GATE,
+        None => u64::MAX,
+    };
+    LIMIT.store(word, Relaxed);
 }
 
 /// The live-bytes budget.
 pub(crate) fn limit() -> Option<u64> {
-    Some(LIMIT.load(Relaxed)).filter(|&l| l != u64::MAX)
+    Some(LIMIT.load(Relaxed)).filter(|&l| l < SAMPLED_GATE)
 }
 
 /// A reservation the budget refused: the live bytes then and the budget.
@@ -214,16 +186,32 @@ pub(crate) struct Refused {
     pub limit: u64,
 }
 
-/// Reserves `size` live bytes ahead of an allocation; the new live figure, or what refused it when
-/// that would pass the budget (nothing is reserved then).
+/// What [`reserve`] did.
+pub(crate) enum Reserved {
+    /// Reserved: the new live figure.
+    Live(u64),
+    /// The budget refused it (nothing is reserved).
+    Refused(Refused),
+    /// Nothing: sampled mode's fast path counts the block (`fast.rs`).
+    Sampled,
+}
+
+/// Reserves `size` live bytes ahead of an allocation: the new live figure, or what refused it when
+/// that would pass the budget, or nothing in sampled mode's fast path.
 #[inline]
-pub(crate) fn reserve(size: usize) -> Result<u64, Refused> {
+pub(crate) fn reserve(size: usize) -> Reserved {
     let size = size as u64;
     let limit = LIMIT.load(Relaxed);
     if limit == u64::MAX {
-        return Ok(LIVE.fetch_add(size, Relaxed) + size);
+        return Reserved::Live(LIVE.fetch_add(size, Relaxed) + size);
     }
-    reserve_within(size, limit)
+    if limit == SAMPLED_GATE {
+        return Reserved::Sampled;
+    }
+    match reserve_within(size, limit) {
+        Ok(live) => Reserved::Live(live),
+        Err(refused) => Reserved::Refused(refused),
+    }
 }
 
 /// The budgeted path of [`reserve`]. A thread that is panicking is not held to the budget: the
@@ -234,18 +222,32 @@ pub(crate) fn reserve(size: usize) -> Result<u64, Refused> {
 fn reserve_within(size: u64, limit: u64) -> Result<u64, Refused> {
     // `panicking` reads a thread-local counter: no allocation, no lock.
     if std::thread::panicking() {
-        return Ok(LIVE.fetch_add(size, Relaxed) + size);
+        return Ok(LIVE.fetch_add(size, Relaxed).wrapping_add(size));
+    }
+    if crate::sample::rate().is_some() {
+        // Sampled mode: this thread's batched live bytes count against the budget too.
+        let _ = crate::guard::with_state(crate::slots::flush);
     }
     let mut live = LIVE.load(Relaxed);
     loop {
-        let Some(new) = live.checked_add(size).filter(|&n| n <= limit) else {
-            return Err(Refused { live, limit });
+        // In sampled mode the global figure can lie below zero for a moment (a thread freed
+        // blocks whose allocation another thread has not flushed yet): it then counts as 0.
+        let now = (live as i64).max(0) as u64;
+        let Some(new) = now.checked_add(size).filter(|&n| n <= limit) else {
+            return Err(Refused { live: now, limit });
         };
-        match LIVE.compare_exchange_weak(live, new, Relaxed, Relaxed) {
+        match LIVE.compare_exchange_weak(live, live.wrapping_add(size), Relaxed, Relaxed) {
             Ok(_) => return Ok(new),
-            Err(now) => live = now,
+            Err(seen) => live = seen,
         }
     }
+}
+
+/// Reserves `size` live bytes whatever the budget (see `Tracked::realloc`'s use).
+#[cold]
+pub(crate) fn reserve_anyway(size: usize) -> u64 {
+    LIVE.fetch_add(size as u64, Relaxed)
+        .wrapping_add(size as u64)
 }
 
 /// Gives back a reservation whose allocation failed.
@@ -257,7 +259,8 @@ pub(crate) fn unreserve(size: usize) {
 /// Notes that live bytes reached `live` (after a reservation): raises the peak if passed.
 #[inline]
 pub(crate) fn reached(live: u64) {
-    if live > PEAK.load(Relaxed) {
+    // Signed: in sampled mode the global figure can lie below zero for a moment (`slots.rs`).
+    if live as i64 > PEAK.load(Relaxed) as i64 {
         PEAK.fetch_max(live, Relaxed);
         if live >= PEAK_COPY_AT.load(Relaxed) {
             PEAK_DIRTY.store(true, Relaxed);
@@ -304,7 +307,19 @@ pub(crate) fn realloced() {
 /// drift by what other threads allocate and free while one copy walks the callsites.
 #[inline]
 pub(crate) fn copy_peak_if_at_peak() {
-    if PEAK_DIRTY.load(Relaxed) && LIVE.load(Relaxed) >= PEAK.load(Relaxed) {
+    if PEAK_DIRTY.load(Relaxed) && LIVE.load(Relaxed) as i64 >= PEAK.load(Relaxed) as i64 {
+        copy_peak();
+    }
+}
+
+/// Sampled mode: called before a sampled event changes the per-callsite figures (a sampled
+/// block's estimates are added or taken away). Only these events change them, so while the peak
+/// rose since the last copy the figures are still those of the moment it rose: copied now,
+/// whatever live bytes are now. (Exact mode checks at every free that live bytes are still at
+/// the peak; sampled mode's live figure is batched, see `slots.rs`.)
+#[inline]
+pub(crate) fn copy_peak_if_dirty() {
+    if PEAK_DIRTY.load(Relaxed) {
         copy_peak();
     }
 }
@@ -312,6 +327,15 @@ pub(crate) fn copy_peak_if_at_peak() {
 /// For a report or snapshot: copies the per-callsite figures if the heap is at its peak now and
 /// they are from an earlier, lower peak (whatever the margin).
 pub(crate) fn copy_peak_for_report() {
+    if crate::sample::rate().is_some() {
+        // See `copy_peak_if_dirty`: the figures have not changed since the peak last rose.
+        let live = heap_stats().live_bytes;
+        let peak = PEAK.load(Relaxed);
+        if PEAK_DIRTY.load(Relaxed) || (live >= peak && peak > PEAK_COPIED.load(Relaxed)) {
+            copy_peak();
+        }
+        return;
+    }
     let peak = PEAK.load(Relaxed);
     if LIVE.load(Relaxed) >= peak && peak > PEAK_COPIED.load(Relaxed) {
         copy_peak();

@@ -8,8 +8,45 @@
 
 use core::cell::Cell;
 use core::marker::PhantomData;
+use core::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use crate::sample::Sampler;
+
+/// A counter written only by its own thread and read by others (sampled mode's `stats()` sums
+/// them, `slots.rs`): a relaxed atomic, so that the reads are no data race, used like a `Cell`
+/// (a plain load and store, no locked instruction).
+pub(crate) struct Own<T>(T);
+
+impl Own<AtomicU64> {
+    const fn new(v: u64) -> Self {
+        Own(AtomicU64::new(v))
+    }
+    #[inline(always)]
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+    #[inline(always)]
+    pub(crate) fn set(&self, v: u64) {
+        self.0.store(v, Relaxed)
+    }
+}
+
+impl Own<AtomicI64> {
+    const fn new(v: i64) -> Self {
+        Own(AtomicI64::new(v))
+    }
+    #[inline(always)]
+    pub(crate) fn get(&self) -> i64 {
+        self.0.load(Relaxed)
+    }
+    #[inline(always)]
+    pub(crate) fn set(&self, v: i64) {
+        self.0.store(v, Relaxed)
+    }
+    fn replace(&self, v: i64) -> i64 {
+        self.0.swap(v, Relaxed)
+    }
+}
 
 /// One thread's tracker state.
 ///
@@ -17,6 +54,9 @@ use crate::sample::Sampler;
 /// 1. `busy` is true exactly while a [`Guard`] of this thread is alive.
 /// 2. `allocated_bytes - freed_bytes == net` (in wrapping `i64` arithmetic) and `peak_net >= net`
 ///    since the last [`ThreadState::reset_peak`].
+/// 3. Sampled mode (`slots.rs`): `ready` exactly while the thread is in the registry of threads
+///    whose counters `stats()` sums; `net - flushed` is the part of the thread's live bytes not
+///    yet in the global figure, within ±`slots::BATCH`.
 pub(crate) struct ThreadState {
     busy: Cell<bool>,
     /// Inside a block-map operation (whose own frees must not touch the map again).
@@ -24,12 +64,12 @@ pub(crate) struct ThreadState {
     /// A reachability scan asked this thread to stop while it was inside the tracker: it stops
     /// when it leaves (see `scan/world.rs`).
     stop_pending: Cell<bool>,
-    allocated_bytes: Cell<u64>,
-    allocations: Cell<u64>,
-    freed_bytes: Cell<u64>,
-    frees: Cell<u64>,
-    net: Cell<i64>,
-    peak_net: Cell<i64>,
+    pub(crate) allocated_bytes: Own<AtomicU64>,
+    pub(crate) allocations: Own<AtomicU64>,
+    pub(crate) freed_bytes: Own<AtomicU64>,
+    pub(crate) frees: Own<AtomicU64>,
+    pub(crate) net: Own<AtomicI64>,
+    pub(crate) peak_net: Own<AtomicI64>,
     /// The address of this thread's last allocation, until it is freed or another is made (0:
     /// none), a free of which is a temporary (see `table::Callsite::temporaries`). Kept
     /// bit-inverted: the reachability scan reads this thread-local as a root, and must not take
@@ -37,9 +77,14 @@ pub(crate) struct ThreadState {
     last_alloc: Cell<usize>,
     /// Sampled mode's countdown to this thread's next sample point (see `sample.rs`).
     sampler: Sampler,
-    /// Sampled mode: this thread's slot of block counters (see `counters::ThreadSlot`; 0: none
-    /// claimed yet).
-    counter_slot: Cell<u32>,
+    /// Sampled mode: this thread is in the registry and takes the fast path (`slots.rs`).
+    pub(crate) ready: Cell<bool>,
+    /// Sampled mode: this thread's entry in the registry (`slots.rs`).
+    pub(crate) entry: Cell<u32>,
+    /// Sampled mode: the part of `net` already added to the global live bytes.
+    pub(crate) flushed: Own<AtomicI64>,
+    /// Sampled mode's fast path: reallocs this thread made.
+    pub(crate) reallocs: Own<AtomicU64>,
 }
 
 thread_local! {
@@ -48,15 +93,18 @@ thread_local! {
             busy: Cell::new(false),
             map_busy: Cell::new(false),
             stop_pending: Cell::new(false),
-            allocated_bytes: Cell::new(0),
-            allocations: Cell::new(0),
-            freed_bytes: Cell::new(0),
-            frees: Cell::new(0),
-            net: Cell::new(0),
-            peak_net: Cell::new(0),
+            allocated_bytes: Own::<AtomicU64>::new(0),
+            allocations: Own::<AtomicU64>::new(0),
+            freed_bytes: Own::<AtomicU64>::new(0),
+            frees: Own::<AtomicU64>::new(0),
+            net: Own::<AtomicI64>::new(0),
+            peak_net: Own::<AtomicI64>::new(0),
             last_alloc: Cell::new(0),
             sampler: Sampler::new(),
-            counter_slot: Cell::new(0),
+            ready: Cell::new(false),
+            entry: Cell::new(0),
+            flushed: Own::<AtomicI64>::new(0),
+            reallocs: Own::<AtomicU64>::new(0),
         }
     };
 }
@@ -77,6 +125,13 @@ impl ThreadState {
     #[inline]
     pub(crate) fn note_alloc(&self, addr: usize, size: usize) {
         self.last_alloc.set(!addr);
+        self.count_alloc(size);
+    }
+
+    /// [`ThreadState::note_alloc`] without the temporaries' note (sampled mode counts none); the
+    /// thread's net live bytes after it.
+    #[inline(always)]
+    pub(crate) fn count_alloc(&self, size: usize) -> i64 {
         self.allocated_bytes
             .set(self.allocated_bytes.get().wrapping_add(size as u64));
         self.allocations.set(self.allocations.get().wrapping_add(1));
@@ -85,21 +140,31 @@ impl ThreadState {
         if net > self.peak_net.get() {
             self.peak_net.set(net);
         }
+        net
     }
 
     /// Counts a block of `size` bytes at `addr` this thread freed (`addr` 0: a realloc's old
     /// block); whether it was a temporary, this thread's last allocation.
     #[inline]
     pub(crate) fn note_free(&self, addr: usize, size: usize) -> bool {
-        self.freed_bytes
-            .set(self.freed_bytes.get().wrapping_add(size as u64));
-        self.frees.set(self.frees.get().wrapping_add(1));
-        self.net.set(self.net.get().wrapping_sub(size as i64));
+        self.count_free(size);
         let temporary = addr != 0 && self.last_alloc.get() == !addr;
         if temporary {
             self.last_alloc.set(0);
         }
         temporary
+    }
+
+    /// [`ThreadState::note_free`] without the temporaries' note; the thread's net live bytes
+    /// after it.
+    #[inline(always)]
+    pub(crate) fn count_free(&self, size: usize) -> i64 {
+        self.freed_bytes
+            .set(self.freed_bytes.get().wrapping_add(size as u64));
+        self.frees.set(self.frees.get().wrapping_add(1));
+        let net = self.net.get().wrapping_sub(size as i64);
+        self.net.set(net);
+        net
     }
 
     /// Sampled mode: whether this thread's block of `size` bytes is sampled, at a mean of `rate`
@@ -109,10 +174,16 @@ impl ThreadState {
         self.sampler.take(size, rate)
     }
 
-    /// This thread's slot of sampled mode's block counters (see `counters::ThreadSlot`).
+    /// Sampled mode's fast path: [`ThreadState::sampled`] at the configured rate.
     #[inline]
-    pub(crate) fn counter_slot(&self) -> &Cell<u32> {
-        &self.counter_slot
+    pub(crate) fn sampled_configured(&self, size: usize) -> bool {
+        self.sampler.take_configured(size)
+    }
+
+    /// Sampled mode's countdown to the next sample point (`sample.rs`).
+    #[inline(always)]
+    pub(crate) fn sampler(&self) -> &Sampler {
+        &self.sampler
     }
 
     fn counters(&self) -> ThreadCounters {
@@ -130,6 +201,14 @@ impl ThreadState {
 /// This thread's counters.
 pub(crate) fn thread_counters() -> ThreadCounters {
     STATE.try_with(ThreadState::counters).unwrap_or_default()
+}
+
+/// Runs `f` on this thread's state (sampled mode's fast path and registry, `fast.rs` and
+/// `slots.rs`, which take no guard for an unsampled block); `None` if the state is gone. `f`
+/// must not allocate or free unless it takes the guard.
+#[inline(always)]
+pub(crate) fn with_state<R>(f: impl FnOnce(&ThreadState) -> R) -> Option<R> {
+    STATE.try_with(f).ok()
 }
 
 /// Restarts this thread's peak at its current net and returns the previous peak.

@@ -111,7 +111,12 @@
 //! probability `1 − exp(−s / rate)`; only sampled blocks capture a stack and enter the block map,
 //! and an unsampled free is told apart by a lock-free filter without touching the map. Each
 //! sampled block counts as `1 / (1 − exp(−s / rate))` blocks of its size, so per-callsite figures
-//! are unbiased estimates (their relative error about `1/√samples`); [`stats`] stays exact. The
+//! are unbiased estimates (their relative error about `1/√samples`); [`stats`]' totals, block
+//! counts and live bytes stay exact whenever no allocation is in flight. To keep unsampled
+//! operations free of locked instructions, each thread batches its change of live bytes (up to
+//! ±64 KiB) before adding it to the global figure, so in sampled mode the peak (`peak_bytes`,
+//! the report's `peak`) may be off by up to 64 KiB per running thread, and so may the budget
+//! of [`set_limit`] for threads that have not allocated since it was set (`slots.rs`). The
 //! reachability scan needs every block and does not run: the report lists estimated live bytes
 //! per callsite under the header line `sampled every ~512 KiB: per-callsite figures are
 //! estimates`, and `SUMMARY:` gives the exact global figure. [`heap_profile`] returns a gzipped
@@ -174,9 +179,11 @@
 //!    and filter), `output.rs` (stderr, files, `%p`), `clock.rs`, `stack.rs` (the thread's stack
 //!    bounds), `entry.rs` (where std's entry frames lie, from the ELF symbol table);
 //! 2. `config.rs` (`ALLOC_TRACKER`), then the hot path's tables: `dwarf.rs` and `capture.rs`
-//!    (stacks), `table.rs` (callsites), `counters.rs` (global atomics, budget), `blockmap.rs`
-//!    (address -> callsite and size), `lifetimes.rs` (summed lifetimes, its own thread);
-//! 3. `record.rs` (the bookkeeping of one operation), `tracked.rs` (`GlobalAlloc`);
+//!    (stacks), `table.rs` (callsites), `counters.rs` (global atomics, budget), `slots.rs`
+//!    (sampled mode's per-thread counters and batched live bytes), `blockmap.rs` (address ->
+//!    callsite and size), `lifetimes.rs` (summed lifetimes, its own thread);
+//! 3. `record.rs` (the bookkeeping of one operation), `fast.rs` (sampled mode's fast path),
+//!    `tracked.rs` (`GlobalAlloc`);
 //! 4. cold: `measure.rs`, `snapshot.rs`, `scan/` (roots, world, mark), `report/` (model,
 //!    symbolize, suppress, the text report and the exports), `profile.rs` (heap profiles);
 //! 5. lifecycle: `lifecycle.rs` (the load-time constructors, the first use, `fork`'s handlers,
@@ -194,6 +201,7 @@ mod counters;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod dwarf;
 mod entry;
+mod fast;
 mod guard;
 mod lifecycle;
 mod lifetimes;
@@ -204,6 +212,7 @@ mod record;
 mod report;
 mod sample;
 mod scan;
+mod slots;
 mod snapshot;
 #[cfg(any(alloc_tracker_fp, all(target_arch = "x86_64", target_os = "linux")))]
 mod stack;
@@ -273,7 +282,10 @@ pub fn overhead_bytes() -> u64 {
 /// `limit` returns null, so `try_reserve` errs and infallible allocations reach
 /// `handle_alloc_error`. A realloc that does not grow (`shrink_to_fit`, `into_boxed_slice`) is
 /// never refused, even when live bytes are already past `limit`. `None` removes the budget.
-/// Counters stay exact either way.
+/// Counters stay exact either way. In sampled mode a thread's own batched live bytes are counted
+/// before it is held to the budget, but those of other threads that have not allocated since
+/// the budget was set are not (up to 64 KiB each, either way; see the crate docs' "Sampled
+/// mode"); while a budget is set, sampled mode's operations take its slower, exact path.
 ///
 /// Each refusal is announced on stderr, so that an abort names its cause (the first refusal
 /// always, then at most one line a second, counting the ones left out); for an infallible
@@ -421,6 +433,16 @@ pub mod __bench {
     pub fn sample_probes() -> (u64, u64) {
         crate::sample::probes()
     }
+
+    /// Sampled mode's registry (`slots.rs`): how many threads are registered, and the live
+    /// bytes their batches hold (not yet in the global figure). Tests check that exited threads
+    /// leave it and that a batch stays within its bound.
+    pub fn sampled_batches() -> (usize, i64) {
+        crate::slots::registered_and_pending()
+    }
+
+    /// The batch bound of sampled mode (`slots::BATCH`), in bytes.
+    pub const SAMPLED_BATCH: i64 = crate::slots::BATCH;
 
     /// Interns a fixed 32-frame stack (a lookup hit after the first call).
     #[inline(never)]

@@ -178,19 +178,22 @@ extern "C" fn preload() {
 /// while every shard's lock is held, so by the one forking thread).
 static FORK_HELD_GUARD: AtomicBool = AtomicBool::new(false);
 
-/// `fork`'s prepare handler: takes the block map's locks ([`crate::blockmap::lock_for_fork`]).
+/// `fork`'s prepare handler: takes the block map's locks ([`crate::blockmap::lock_for_fork`]) and
+/// sampled mode's registry lock (`slots.rs`; never held across an allocation).
 ///
 /// The thread is marked as inside the tracker first (`guard::hold_for_fork`): a reachability
 /// scan's signal must not stop it while it holds shard locks (see `scan/world.rs`).
 extern "C" fn before_fork() {
     let took = crate::guard::hold_for_fork();
     crate::blockmap::lock_for_fork();
+    crate::slots::lock_for_fork();
     FORK_HELD_GUARD.store(took, Relaxed);
 }
 
 /// Releases what [`before_fork`] took, in the parent and in the child.
 fn after_fork(child: bool) {
     let took = FORK_HELD_GUARD.load(Relaxed);
+    crate::slots::unlock_after_fork();
     crate::blockmap::unlock_after_fork();
     crate::guard::release_after_fork(took, child);
 }

@@ -18,6 +18,7 @@ use crate::config;
 use crate::counters;
 use crate::guard::Guard;
 use crate::sample;
+use crate::slots;
 use crate::table::{self, Callsite};
 
 /// Interns the current stack, or `None` when `ALLOC_TRACKER=off`.
@@ -58,24 +59,38 @@ pub(crate) fn alloc(guard: &Guard, ptr: *mut u8, size: usize, live: u64) {
     guard.thread().note_alloc(ptr as usize, size);
 }
 
-/// [`alloc`] in sampled mode: the block counts in the global counters; a sampled one is recorded.
+/// [`alloc`] in sampled mode's slow path (the first block, or while a budget is set; see
+/// `fast.rs` for the rest): the block counts in the thread's counters (`slots.rs`). (The peak
+/// was raised before a sampled block's estimates are added, so a copy of the per-callsite peak
+/// figures made here may miss that one block; `copy_peak_if_dirty`.)
 #[inline]
 fn alloc_sampled(guard: &Guard, cfg: &config::Config, ptr: *mut u8, size: usize) {
     let thread = guard.thread();
-    counters::sampled_block_added(thread.counter_slot(), size);
+    if slots::registered(thread) {
+        // `counters::reserve` counted it in the global live bytes already.
+        slots::counted_in_live(thread, size as i64);
+    } else {
+        counters::block_added(size);
+    }
     if thread.sampled(size, cfg.sample) {
         record_sample(cfg, ptr as usize, size);
     }
     thread.note_alloc(ptr as usize, size);
+    counters::engage_sampled();
 }
 
 /// A sampled block: its stack, its estimates at the callsite, its place in the map and the
 /// filter. If the map cannot hold it, it stays an unsampled block (the globals counted it).
 #[cold]
 #[inline(never)]
-fn record_sample(cfg: &config::Config, addr: usize, size: usize) -> Option<&'static Callsite> {
+pub(crate) fn record_sample(
+    cfg: &config::Config,
+    addr: usize,
+    size: usize,
+) -> Option<&'static Callsite> {
     let cs = capture_callsite(cfg);
     let (bytes, blocks) = sample::estimate(size, cfg.sample);
+    counters::copy_peak_if_dirty();
     cs.add_estimate(bytes, blocks);
     if !blockmap::insert(addr, size, cs) {
         cs.unadd_estimate(bytes, blocks);
@@ -95,9 +110,11 @@ fn take_sample(addr: usize, rate: u64) -> Option<Removed> {
     probe(addr, rate)
 }
 
+/// Takes the block at `addr` out of the map (the filter let its free through), the filter and
+/// its callsite's estimates, if it was sampled. Call under the guard.
 #[cold]
 #[inline(never)]
-fn probe(addr: usize, rate: u64) -> Option<Removed> {
+pub(crate) fn probe(addr: usize, rate: u64) -> Option<Removed> {
     let removed = blockmap::remove(addr);
     sample::probed(removed.is_some());
     let block = removed?;
@@ -105,6 +122,7 @@ fn probe(addr: usize, rate: u64) -> Option<Removed> {
     // out and sampled again.
     sample::filter_remove(addr);
     let (bytes, blocks) = sample::estimate(block.size, rate);
+    counters::copy_peak_if_dirty();
     block.cs.remove_estimate(bytes, blocks);
     Some(block)
 }
@@ -124,7 +142,7 @@ fn untracked(cs: &Callsite, size: usize) {
 pub(crate) fn free(guard: &Guard, ptr: *mut u8, size: usize) {
     let cfg = config::get(guard);
     if cfg.sample != 0 {
-        return free_sampled(guard, ptr as usize, size, cfg.sample);
+        return free_sampled(ptr as usize, size, cfg.sample);
     }
     let block = if cfg.off {
         None
@@ -149,15 +167,26 @@ pub(crate) fn free(guard: &Guard, ptr: *mut u8, size: usize) {
     }
 }
 
-/// [`free`] in sampled mode: the global counters always; the map only if the filter lets it.
+/// [`free`] in sampled mode: the fast path (`fast.rs`) unless a budget is set; else the
+/// counters always, the map only if the filter lets it. (The per-callsite peak figures are
+/// copied at sampled events, `copy_peak_if_dirty`.) Called under the guard.
 #[inline]
-fn free_sampled(guard: &Guard, addr: usize, size: usize, rate: u64) {
-    counters::copy_peak_if_at_peak();
-    counters::freed(size);
-    let thread = guard.thread();
-    counters::sampled_block_removed(thread.counter_slot());
-    thread.note_free(addr, size);
-    take_sample(addr, rate);
+fn free_sampled(addr: usize, size: usize, rate: u64) {
+    // This thread's state by its thread-local, not the caller's guard (held meanwhile): a
+    // reference to the guard made exact mode's free keep it on the stack.
+    let _ = crate::guard::with_state(|thread| {
+        if counters::sampled_fast() {
+            return crate::fast::freeing(thread, addr, size);
+        }
+        counters::freed(size);
+        if slots::registered(thread) {
+            slots::counted_in_live(thread, (size as i64).wrapping_neg());
+        } else {
+            counters::block_removed();
+        }
+        thread.note_free(addr, size);
+        take_sample(addr, rate);
+    });
 }
 
 /// A free made from inside the tracker (the guard is held further up this thread's stack).
@@ -243,6 +272,8 @@ pub(crate) fn realloc_begin(guard: &Guard, ptr: *mut u8) -> Moving {
         };
     }
     if cfg.sample != 0 {
+        // Registered before `realloc_done` counts the old block freed (`slots.rs`).
+        slots::registered(guard.thread());
         // Unsampled blocks are not in the map: a miss is a user's block, not the tracker's.
         return Moving {
             old: take_sample(ptr as usize, cfg.sample),
@@ -268,7 +299,7 @@ pub(crate) fn realloc_failed(ptr: *mut u8, moving: Moving) {
     restore(ptr, moving.old);
 }
 
-/// Puts a forgotten block back in the map as it was (its realloc failed).
+/// Puts a forgotten block back in the map as it was (its realloc failed). Call under the guard.
 #[cold]
 pub(crate) fn restore(ptr: *mut u8, old: Option<Removed>) {
     if let (Some(block), Some(rate)) = (old, sample::rate()) {
@@ -317,7 +348,12 @@ pub(crate) fn realloc_done(
     if cfg.sample != 0 {
         // The old block left its callsite in `realloc_begin`; the new one is sampled as any
         // allocation of its size.
-        counters::sampled_block_moved(thread.counter_slot(), new_size);
+        if slots::registered(thread) {
+            // `counters::reserve`/`freed` counted the change in the global live bytes already.
+            slots::counted_in_live(thread, (new_size as i64).wrapping_sub(old_size as i64));
+        } else {
+            counters::block_moved(new_size);
+        }
         if thread.sampled(new_size, cfg.sample)
             && let Some(cs) = record_sample(cfg, new as usize, new_size)
             && let Some(old) = &moving.old

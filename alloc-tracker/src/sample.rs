@@ -113,12 +113,42 @@ impl Sampler {
     /// The common case is one subtract and one branch.
     #[inline]
     pub(crate) fn take(&self, size: usize, rate: u64) -> bool {
+        self.take_with(size, || rate)
+    }
+
+    /// The countdown left after a block of `size` bytes if no sample point falls in it (the
+    /// fast path stores it with [`Sampler::set_left`]); `None` if one does.
+    #[inline(always)]
+    pub(crate) fn left_after(&self, size: usize) -> Option<u64> {
+        let left = self.countdown.get();
+        if (size as u64) < left {
+            Some(left - size as u64)
+        } else {
+            None
+        }
+    }
+
+    /// Stores what [`Sampler::left_after`] returned.
+    #[inline(always)]
+    pub(crate) fn set_left(&self, left: u64) {
+        self.countdown.set(left);
+    }
+
+    /// [`Sampler::take`] at the configured rate, which is read only at a sample point (the
+    /// fast path's common case loads nothing but the countdown).
+    #[inline]
+    pub(crate) fn take_configured(&self, size: usize) -> bool {
+        self.take_with(size, || RATE.load(Relaxed))
+    }
+
+    #[inline(always)]
+    fn take_with(&self, size: usize, rate: impl FnOnce() -> u64) -> bool {
         let left = self.countdown.get();
         if (size as u64) < left {
             self.countdown.set(left - size as u64);
             return false;
         }
-        self.sample_point(size, rate)
+        self.sample_point(size, rate())
     }
 
     /// A sample point falls in this block (or the thread has not drawn yet): draw the next
@@ -183,6 +213,12 @@ pub(crate) fn filter_remove(addr: usize) {
     let _ = slot(addr).fetch_update(Relaxed, Relaxed, |n| {
         if n == u8::MAX { None } else { n.checked_sub(1) }
     });
+}
+
+/// The mean bytes between samples (0 in exact mode).
+#[inline]
+pub(crate) fn rate_or_zero() -> u64 {
+    RATE.load(Relaxed)
 }
 
 /// Whether the block at `addr` may be sampled: false proves it is not.

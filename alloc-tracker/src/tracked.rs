@@ -5,11 +5,16 @@
 //! lock held, check for null, then record. Nothing here allocates outside the guard or panics.
 //! Only growth is held to the budget (a realloc that does not grow is never refused); a refusal
 //! is announced on stderr (rate-limited, see `record::refused`) before null is returned.
+//!
+//! Sampled mode's fast path (`fast.rs`) branches off where exact mode checks the budget
+//! (`counters::reserve`): exact mode's instructions are those it had before sampled mode had a
+//! fast path (checked with callgrind on `churn`, `benches/RESULTS.md` section 9).
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 
-use crate::counters;
+use crate::counters::{self, Reserved};
+use crate::fast;
 use crate::guard::Guard;
 use crate::lifecycle::{self, InitHook};
 use crate::record;
@@ -96,6 +101,17 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracked<A> {
             record::realloc_reentrant_done(ptr, new, user, old_size, new_size);
             return new;
         };
+        if counters::sampled_fast() {
+            let old = fast::realloc_begin(&guard, ptr);
+            // SAFETY: the caller's contract for `realloc` is passed on unchanged.
+            let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
+            if new.is_null() {
+                fast::realloc_failed(ptr, old);
+            } else {
+                fast::reallocated(&guard, new, old_size, new_size, old);
+            }
+            return new;
+        }
         let moving = record::realloc_begin(&guard, ptr);
         let internal = record::is_internal(&moving);
         let growth = new_size.saturating_sub(old_size);
@@ -106,12 +122,15 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracked<A> {
             0
         } else {
             match counters::reserve(growth) {
-                Ok(live) => live,
-                Err(refused) => {
+                Reserved::Live(live) => live,
+                Reserved::Refused(refused) => {
                     record::realloc_failed(ptr, moving);
                     record::refused(new_size, growth, refused);
                     return ptr::null_mut();
                 }
+                // Sampled mode's fast path began after the check above (a budget was just
+                // removed): this realloc stays on the slow path, which counts growth here.
+                Reserved::Sampled => counters::reserve_anyway(growth),
             }
         };
         // SAFETY: the caller's contract for `realloc` is passed on unchanged.
@@ -148,10 +167,17 @@ impl<A: GlobalAlloc> Tracked<A> {
             return p;
         };
         let live = match counters::reserve(layout.size()) {
-            Ok(live) => live,
-            Err(refused) => {
+            Reserved::Live(live) => live,
+            Reserved::Refused(refused) => {
                 record::refused(layout.size(), layout.size(), refused);
                 return ptr::null_mut();
+            }
+            Reserved::Sampled => {
+                let p = inner(layout);
+                if !p.is_null() {
+                    fast::allocated(&guard, p, layout.size());
+                }
+                return p;
             }
         };
         let p = inner(layout);

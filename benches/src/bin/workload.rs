@@ -36,10 +36,11 @@ const ALLOCATORS: usize = cfg!(feature = "system") as usize
     + cfg!(feature = "mimalloc") as usize
     + cfg!(feature = "aligned") as usize
     + cfg!(feature = "tracked") as usize
-    + cfg!(feature = "dhat") as usize;
+    + cfg!(feature = "dhat") as usize
+    + cfg!(feature = "floor") as usize;
 const _: () = assert!(
     ALLOCATORS == 1,
-    "pick one global allocator: --no-default-features --features system|jemalloc|mimalloc|aligned|tracked|dhat"
+    "pick one global allocator: --no-default-features --features system|jemalloc|mimalloc|aligned|tracked|dhat|floor"
 );
 
 #[cfg(feature = "system")]
@@ -66,6 +67,15 @@ static GLOBAL: alloc_tracker::Tracked<alloc_core::AlignedAlloc> =
 #[cfg(feature = "dhat")]
 #[global_allocator]
 static GLOBAL: dhat::Alloc = dhat::Alloc;
+
+#[cfg(feature = "floor")]
+#[path = "../floor.rs"]
+mod floor;
+
+#[cfg(feature = "floor")]
+#[global_allocator]
+static GLOBAL: floor::Floor<alloc_core::AlignedAlloc> =
+    floor::Floor(alloc_core::AlignedAlloc::new());
 
 /// xorshift64*: a tiny deterministic generator, the same under every allocator.
 struct Rng(u64);
