@@ -707,9 +707,23 @@ mod memcheck {
         );
     }
 
+    /// memcheck calls the leak definitely lost in some builds and possibly lost in others: the
+    /// 38 MB that std's backtrace symbolization keeps live hold a word that points inside it
+    /// depending on the binary's layout (seen under `cargo test --workspace` after unrelated
+    /// changes to alloc-tracker, with the leak made on a thread of its own too). So here the
+    /// block must be lost, definitely or possibly, and nothing else; the tracker's own test
+    /// checks its direct leak without comparing with memcheck's "definitely".
     #[test]
     fn panic_backtrace() {
-        let m = check_memcheck("panic_backtrace", direct_only(shapes::PANIC_LEAK_BYTES));
+        let m = memcheck_scenario("panic_backtrace");
+        let lost = m.definitely.bytes + m.possibly.bytes;
+        let blocks = m.definitely.blocks + m.possibly.blocks;
+        assert_eq!(
+            (lost, blocks, m.indirectly.bytes),
+            (shapes::PANIC_LEAK_BYTES as u64, 1, 0),
+            "{}",
+            m.context()
+        );
         assert!(m.run.stderr.contains("stack backtrace:"), "{}", m.context());
     }
 
@@ -837,7 +851,13 @@ mod tracker {
 
     #[test]
     fn panic_backtrace() {
-        let r = scenario("panic_backtrace", direct_only(shapes::PANIC_LEAK_BYTES));
+        // Not compared with memcheck's "definitely lost" (see `memcheck::panic_backtrace`).
+        let r = check_tracker(
+            "panic_backtrace",
+            Invocation::scenario("panic_backtrace"),
+            direct_only(shapes::PANIC_LEAK_BYTES),
+            false,
+        );
         let ctx = r.run.context();
         assert!(r.run.stderr.contains("stack backtrace:"), "{ctx}");
         assert!(
