@@ -17,7 +17,11 @@ use std::fmt;
 ///   of this process) and not yet freed.
 #[inline]
 pub unsafe fn usable_size(ptr: *const u8) -> usize {
-    // SAFETY: the caller guarantees `ptr` is a live jemalloc block.
+    if let Some(len) = crate::mapped::usable_size(ptr) {
+        return len; // a block in a mapping of its own (`crate::mapped`)
+    }
+    // SAFETY: the caller guarantees `ptr` is a live block of this process's jemalloc (it is not
+    // one of `crate::mapped`'s, just checked).
     unsafe { tikv_jemalloc_sys::malloc_usable_size(ptr.cast::<c_void>()) }
 }
 
@@ -129,11 +133,17 @@ fn advance_epoch() -> Result<(), StatsError> {
 /// ```
 pub fn stats() -> Result<AllocatorStats, StatsError> {
     advance_epoch()?;
+    // Blocks in mappings of their own (`crate::mapped`) are not jemalloc's: added here.
+    let crate::mapped::Totals {
+        bytes: live,
+        cached_bytes: cached,
+        ..
+    } = crate::mapped::totals();
     Ok(AllocatorStats {
-        allocated: read(c"stats.allocated")?,
-        active: read(c"stats.active")?,
-        resident: read(c"stats.resident")?,
-        mapped: read(c"stats.mapped")?,
+        allocated: read(c"stats.allocated")? + live,
+        active: read(c"stats.active")? + live,
+        resident: read(c"stats.resident")? + live + cached,
+        mapped: read(c"stats.mapped")? + live,
         retained: read(c"stats.retained")?,
     })
 }

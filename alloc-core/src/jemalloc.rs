@@ -6,10 +6,12 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::c_void;
+use core::ptr;
 
 use tikv_jemalloc_sys as ffi;
 
 use crate::config::{ConfPtr, JEMALLOC_MALLOC_CONF, JEMALLOC_MALLOC_CONF_UNPREFIXED};
+use crate::mapped::{self, Resized};
 use crate::policy;
 
 /// jemalloc with 64-byte alignment for blocks of 256 bytes or more, transparent huge pages for
@@ -73,6 +75,66 @@ fn after_alloc(ptr: *mut u8, size: usize) -> *mut u8 {
     ptr
 }
 
+/// `alloc`/`alloc_zeroed` of a block `mapped` may serve: a mapping of its own, else jemalloc.
+#[cold]
+#[inline(never)]
+fn alloc_mapped(layout: Layout, flags: core::ffi::c_int, zero: bool) -> *mut u8 {
+    if let Some(p) = mapped::alloc(layout.size(), zero) {
+        return p;
+    }
+    let flags = if zero {
+        flags | ffi::MALLOCX_ZERO
+    } else {
+        flags
+    };
+    // SAFETY: a non-zero size (the caller's `GlobalAlloc` contract) and the policy's flags.
+    let ptr = unsafe { ffi::mallocx(layout.size(), flags) };
+    after_alloc(ptr.cast(), layout.size())
+}
+
+/// `realloc` where the old or the new size is one `mapped` may serve.
+///
+/// # Safety
+///
+/// `ptr` is live in this allocator with `layout`, and `new_size` is non-zero (`GlobalAlloc::realloc`).
+#[cold]
+#[inline(never)]
+unsafe fn realloc_mapped(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+    let (old_size, align) = (layout.size(), layout.align());
+    match mapped::realloc(ptr, new_size) {
+        Resized::Done(new) => return new,
+        Resized::Leave => {
+            // Shrinking below the threshold: into a jemalloc block, then the mapping goes.
+            let flags = policy::flags(new_size, align);
+            // SAFETY: a non-zero size and the policy's flags for it.
+            let new = after_alloc(unsafe { ffi::mallocx(new_size, flags) }.cast(), new_size);
+            if !new.is_null() {
+                // SAFETY: both blocks are live and distinct, and `new_size < old_size` bytes fit both.
+                unsafe { ptr::copy_nonoverlapping(ptr, new, new_size) };
+                mapped::dealloc(ptr);
+            }
+            return new;
+        }
+        Resized::NotMapped => {}
+    }
+    // A jemalloc block (of any size: the registry may have been full when it was made).
+    if mapped::wanted(new_size, align)
+        && let Some(new) = mapped::alloc(new_size, false)
+    {
+        // SAFETY: both blocks are live and distinct; the smaller size fits both. Then the old
+        // block goes back to jemalloc with the flags it was made with.
+        unsafe {
+            ptr::copy_nonoverlapping(ptr, new, old_size.min(new_size));
+            ffi::sdallocx(ptr.cast(), old_size, policy::flags(old_size, align));
+        }
+        return new;
+    }
+    let flags = policy::flags(new_size, align);
+    // SAFETY: as in `GlobalAlloc::realloc` below: a live jemalloc block and the new size's flags.
+    let new = unsafe { ffi::rallocx(ptr.cast(), new_size, flags) };
+    after_alloc(new.cast(), new_size)
+}
+
 // SAFETY: every method forwards to jemalloc with the flags `policy::flags(size, align)`, which
 // request at least `layout.align()` (the natural class provides it where the flags are 0), and
 // `dealloc` passes the same `(size, flags)` the block was made or last reallocated with, as
@@ -81,6 +143,9 @@ unsafe impl GlobalAlloc for AlignedAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let flags = policy::flags(layout.size(), layout.align());
+        if mapped::wanted(layout.size(), layout.align()) {
+            return alloc_mapped(layout, flags, false);
+        }
         // SAFETY: the caller guarantees a non-zero size; the flags encode a valid power-of-two alignment.
         let ptr = unsafe {
             if flags == 0 {
@@ -95,6 +160,9 @@ unsafe impl GlobalAlloc for AlignedAlloc {
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let flags = policy::flags(layout.size(), layout.align());
+        if mapped::wanted(layout.size(), layout.align()) {
+            return alloc_mapped(layout, flags, true);
+        }
         // SAFETY: as in `alloc`. jemalloc zeroes lazily: pages fresh from the kernel are not memset.
         let ptr = unsafe {
             if flags == 0 {
@@ -109,13 +177,21 @@ unsafe impl GlobalAlloc for AlignedAlloc {
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let flags = policy::flags(layout.size(), layout.align());
+        if mapped::wanted(layout.size(), layout.align()) && mapped::dealloc(ptr) {
+            return; // it lived in a mapping of its own
+        }
         // SAFETY: the caller guarantees `ptr` came from this allocator with `layout`, so `flags`
-        // equals the flags it was allocated (or last reallocated) with.
+        // equals the flags it was allocated (or last reallocated) with; it is not one of
+        // `mapped`'s blocks (checked above for every size that could be).
         unsafe { ffi::sdallocx(ptr.cast(), layout.size(), flags) }
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if mapped::wanted(layout.size().max(new_size), layout.align()) {
+            // SAFETY: the caller's contract for `realloc`, passed on.
+            return unsafe { realloc_mapped(ptr, layout, new_size) };
+        }
         let flags = policy::flags(new_size, layout.align());
         // SAFETY: `ptr` is live with `layout` (caller's contract) and `new_size` is non-zero; the
         // flags for the new size are what `dealloc` will later compute from `(new_size, align)`.

@@ -12,6 +12,9 @@
 //! 3. **No page-fault storm on large temporaries.** jemalloc's defaults hand every block of 8 MiB or
 //!    more straight back to the kernel; [`AlignedAlloc`] configures jemalloc to keep them for reuse
 //!    and to return idle memory on a decay timer instead (see [`config`]).
+//! 4. **Huge blocks grow without copying.** Blocks of [`policy::MAP_THRESHOLD`] (32 MiB) or more
+//!    live in mappings of their own, and `realloc` moves their pages with `mremap` instead of
+//!    copying them, as glibc does (a bounded cache keeps freed ones warm for reuse): see [`mapped`].
 //!
 //! ```
 //! #[global_allocator]
@@ -58,12 +61,13 @@
 //! there is one jemalloc).
 //!
 //! Layers, in file order: [`policy`] (pure: which flags a block gets) → `jemalloc.rs` (the
-//! `GlobalAlloc` impl, the only unsafe calls into jemalloc) → [`config`] (jemalloc's options) →
-//! `introspect.rs` ([`usable_size`], [`stats`]).
+//! `GlobalAlloc` impl, the only unsafe calls into jemalloc) → [`mapped`] (blocks in mappings of
+//! their own) → [`config`] (jemalloc's options) → `introspect.rs` ([`usable_size`], [`stats`]).
 
 pub mod config;
 mod introspect;
 mod jemalloc;
+pub mod mapped;
 pub mod policy;
 
 pub use introspect::{AllocatorStats, StatsError, stats, usable_size};

@@ -79,6 +79,10 @@ pub const HUGE_PAGE_THRESHOLD: usize = 4 << 20;
 /// frames and only three of them can be huge).
 pub const HUGE_PAGE_SIZE: usize = 2 << 20;
 
+/// Blocks this large or larger live in mappings of their own, grown and shrunk by moving pages
+/// (`mremap`) instead of copying them ([`crate::mapped`] has the rules and the measurements).
+pub const MAP_THRESHOLD: usize = 32 << 20;
+
 /// The alignment jemalloc gives a block with no flags when `align <= size` (its quantum on x86-64).
 const NATURAL_ALIGN: usize = 16;
 

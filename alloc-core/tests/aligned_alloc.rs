@@ -25,14 +25,18 @@ enum Op {
     },
 }
 
-/// Sizes that straddle the 256-byte and 4 MiB thresholds as well as spreading widely.
+/// Sizes that straddle the 256-byte, 4 MiB and `MAP_THRESHOLD` (32 MiB: blocks in mappings of
+/// their own) thresholds as well as spreading widely.
 fn size() -> impl Strategy<Value = usize> {
+    const MAP: usize = policy::MAP_THRESHOLD;
     prop_oneof![
-        1usize..=512,
-        200usize..=300,
-        512usize..=70_000,
-        (4usize << 20) - 4096..=(4 << 20) + 4096,
-        Just(8 << 20),
+        4 => 1usize..=512,
+        4 => 200usize..=300,
+        4 => 512usize..=70_000,
+        4 => (4usize << 20) - 4096..=(4 << 20) + 4096,
+        2 => Just(8 << 20),
+        2 => MAP - 4096..=MAP + 4096,
+        1 => (2 * MAP - (2 << 20))..=(3 * MAP),
     ]
 }
 

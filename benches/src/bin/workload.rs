@@ -13,6 +13,7 @@
 //! - `arrays`: the NumPy-style loop `c = a*2.0 + b` over 1 M-element f64 vectors, 200 times, each
 //!   operation allocating its result like NumPy does (two 8 MB temporaries per iteration).
 //! - `touch`: first touch of a 256 MiB zeroed buffer, one write per 4 KiB page.
+//! - `hugegrow`: a `Vec<u8>` grown to 512 MiB by appending 64 KiB chunks, then dropped; 4 times.
 //! - `larson`: mimalloc-bench's `larson` (Paul Larson's server test, from Hoard), with a fixed amount
 //!   of work instead of a fixed time: 2 lanes of 5000 blocks of 8..1000 bytes, made and shuffled by
 //!   the main thread; each lane is then worked by 12 threads in turn, each replacing 500 000 random
@@ -174,6 +175,26 @@ fn touch() -> u64 {
     v.iter().step_by(4096).map(|&x| x as u64).sum()
 }
 
+/// A `Vec<u8>` grown to 512 MiB by appending 64 KiB chunks (as `read_to_end` grows a buffer),
+/// then dropped; 4 times. Every doubling past the allocator's own mapping threshold is a copy
+/// unless the allocator moves pages (`mremap`).
+fn hugegrow() -> u64 {
+    const SIZE: usize = 512 << 20;
+    let chunk = [0x5au8; 64 << 10];
+    let mut sum = 0u64;
+    for round in 0..4u8 {
+        let mut v: Vec<u8> = Vec::new();
+        while v.len() < SIZE {
+            v.extend_from_slice(&chunk);
+            let last = v.len() - 1;
+            v[last] = round;
+        }
+        sum +=
+            v.iter().step_by(1 << 20).map(|&x| x as u64).sum::<u64>() + black_box(&v).len() as u64;
+    }
+    sum
+}
+
 /// One block of `larson`: allocated with `malloc` semantics (uninitialised), two bytes written.
 fn larson_block(size: usize) -> Vec<u8> {
     let mut b = Vec::with_capacity(size);
@@ -328,12 +349,13 @@ fn main() {
         "btree" => btree(),
         "arrays" => arrays(),
         "touch" => touch(),
+        "hugegrow" => hugegrow(),
         "heap1g" => heap1g(),
         "larson" => larson(),
         "cache-scratch" => cache_scratch(),
         _ => {
             eprintln!(
-                "usage: workload churn|mt-churn|vecgrow|btree|arrays|touch|heap1g|larson|cache-scratch"
+                "usage: workload churn|mt-churn|vecgrow|btree|arrays|touch|hugegrow|heap1g|larson|cache-scratch"
             );
             std::process::exit(2);
         }
