@@ -75,11 +75,14 @@ fn after_alloc(ptr: *mut u8, size: usize) -> *mut u8 {
     ptr
 }
 
-/// `alloc`/`alloc_zeroed` of a block `mapped` may serve: a mapping of its own, else jemalloc.
-#[cold]
+/// `alloc`/`alloc_zeroed` of a block with jemalloc flags (an alignment above the natural class's,
+/// or 4 MiB or more): a mapping of its own if `mapped` serves it, else jemalloc with the flags.
+/// Out of line, so that the common path (no flags) stays what raw jemalloc's is.
 #[inline(never)]
-fn alloc_mapped(layout: Layout, flags: core::ffi::c_int, zero: bool) -> *mut u8 {
-    if let Some(p) = mapped::alloc(layout.size(), zero) {
+fn alloc_flagged(layout: Layout, flags: core::ffi::c_int, zero: bool) -> *mut u8 {
+    if mapped::wanted(layout.size(), layout.align())
+        && let Some(p) = mapped::alloc(layout.size(), zero)
+    {
         return p;
     }
     let flags = if zero {
@@ -90,6 +93,23 @@ fn alloc_mapped(layout: Layout, flags: core::ffi::c_int, zero: bool) -> *mut u8 
     // SAFETY: a non-zero size (the caller's `GlobalAlloc` contract) and the policy's flags.
     let ptr = unsafe { ffi::mallocx(layout.size(), flags) };
     after_alloc(ptr.cast(), layout.size())
+}
+
+/// `dealloc` of a block with jemalloc flags: `mapped`'s if it is one of its blocks, else jemalloc's.
+///
+/// # Safety
+///
+/// `ptr` is live in this allocator with `layout`, and `flags` are `policy::flags` of the layout.
+#[inline(never)]
+unsafe fn dealloc_flagged(ptr: *mut u8, layout: Layout, flags: core::ffi::c_int) {
+    // `mapped` serves only blocks this large (and never one whose alignment it cannot give, so
+    // the registry lookup in `mapped::dealloc` answers for every block it could hold).
+    if layout.size() >= policy::MAP_THRESHOLD && mapped::dealloc(ptr) {
+        return; // it lived in a mapping of its own
+    }
+    // SAFETY: the caller guarantees `ptr` came from this allocator with `layout`, so `flags` equals
+    // the flags it was allocated (or last reallocated) with; it is not one of `mapped`'s blocks.
+    unsafe { ffi::sdallocx(ptr.cast(), layout.size(), flags) }
 }
 
 /// `realloc` where the old or the new size is one `mapped` may serve.
@@ -143,47 +163,35 @@ unsafe impl GlobalAlloc for AlignedAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let flags = policy::flags(layout.size(), layout.align());
-        if mapped::wanted(layout.size(), layout.align()) {
-            return alloc_mapped(layout, flags, false);
+        if flags != 0 {
+            return alloc_flagged(layout, flags, false);
         }
-        // SAFETY: the caller guarantees a non-zero size; the flags encode a valid power-of-two alignment.
-        let ptr = unsafe {
-            if flags == 0 {
-                ffi::malloc(layout.size())
-            } else {
-                ffi::mallocx(layout.size(), flags)
-            }
-        };
-        after_alloc(ptr.cast(), layout.size())
+        // SAFETY: the caller guarantees a non-zero size. No flags: the natural size class gives
+        // the policy's alignment, and the block is under 4 MiB (larger ones always have flags).
+        unsafe { ffi::malloc(layout.size()).cast() }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let flags = policy::flags(layout.size(), layout.align());
-        if mapped::wanted(layout.size(), layout.align()) {
-            return alloc_mapped(layout, flags, true);
+        if flags != 0 {
+            return alloc_flagged(layout, flags, true);
         }
         // SAFETY: as in `alloc`. jemalloc zeroes lazily: pages fresh from the kernel are not memset.
-        let ptr = unsafe {
-            if flags == 0 {
-                ffi::calloc(1, layout.size())
-            } else {
-                ffi::mallocx(layout.size(), flags | ffi::MALLOCX_ZERO)
-            }
-        };
-        after_alloc(ptr.cast(), layout.size())
+        unsafe { ffi::calloc(1, layout.size()).cast() }
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let flags = policy::flags(layout.size(), layout.align());
-        if mapped::wanted(layout.size(), layout.align()) && mapped::dealloc(ptr) {
-            return; // it lived in a mapping of its own
+        if flags != 0 {
+            // SAFETY: the caller's contract for `dealloc`, passed on.
+            return unsafe { dealloc_flagged(ptr, layout, flags) };
         }
-        // SAFETY: the caller guarantees `ptr` came from this allocator with `layout`, so `flags`
-        // equals the flags it was allocated (or last reallocated) with; it is not one of
-        // `mapped`'s blocks (checked above for every size that could be).
-        unsafe { ffi::sdallocx(ptr.cast(), layout.size(), flags) }
+        // SAFETY: the caller guarantees `ptr` came from this allocator with `layout`, so it was
+        // made (or last reallocated) with the same flags, 0: a jemalloc block (`mapped` serves only
+        // blocks of 32 MiB or more, which have flags).
+        unsafe { ffi::sdallocx(ptr.cast(), layout.size(), 0) }
     }
 
     #[inline]
