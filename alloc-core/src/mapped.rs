@@ -2,9 +2,9 @@
 //! moving pages (`mremap`) instead of copying them.
 //!
 //! jemalloc grows a block by allocating a new one and copying: a `Vec<u8>` grown to 512 MiB copies
-//! 512 MiB on the way and, for the length of each copy, holds both blocks (the `hugegrow` workload
-//! peaked at 1 GiB resident). glibc moves the pages of its mmapped blocks with `mremap` instead;
-//! so does this module, for the blocks it serves:
+//! 512 MiB on the way and, for the length of each copy, holds both blocks (the `hugegrow` workload,
+//! `benches/RESULTS.md` section 11). glibc moves the pages of its mmapped blocks with `mremap`
+//! instead; so does this module, for the blocks it serves:
 //!
 //! - **Mappings.** A block of `size` bytes gets a private anonymous mapping of `size` rounded up to
 //!   [`policy::HUGE_PAGE_SIZE`], 2 MiB-aligned and advised `MADV_HUGEPAGE` (the guarantees of
