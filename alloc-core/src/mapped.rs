@@ -20,6 +20,9 @@
 //!   process's mappings (the kernel's `vm.max_map_count` is 65 530 by default), never a block.
 //! - **The cache** keeps up to [`CACHE_SLOTS`] freed mappings, at most [`CACHE_BYTES`] in all, so
 //!   a loop that frees and allocates a large temporary reuses warm pages (no page-fault storm).
+//!   A freed mapping is advised `MADV_FREE` as it enters the cache: its pages stay mapped (reuse
+//!   faults nothing) but the kernel may take them back under memory pressure, as it may jemalloc's
+//!   "muzzy" pages; alloc-core runs no thread of its own to return them on a timer.
 //!   A cached mapping is resized to the next block with `mremap`; for `alloc_zeroed` it is zeroed
 //!   with `madvise(MADV_DONTNEED)` (the kernel maps zero pages on the next touch: no memset).
 //!   Fresh mappings are zero already.
@@ -44,7 +47,7 @@ pub const MAX_MAPPINGS: usize = 256;
 /// How many freed mappings are kept for reuse.
 pub const CACHE_SLOTS: usize = 4;
 /// The most bytes the cache keeps mapped; a larger freed mapping is unmapped at once.
-pub const CACHE_BYTES: usize = 256 << 20;
+pub const CACHE_BYTES: usize = 1 << 30;
 
 /// Units (2 MiB) of a mapping's length fit in an entry's low 21 bits, beside its 2 MiB-aligned
 /// address: mappings up to 4 TiB.
@@ -192,6 +195,9 @@ fn take_cached() -> Option<(usize, usize)> {
 /// Keeps a freed mapping for reuse if the cache has room, else unmaps it.
 fn release(addr: usize, len: usize) {
     if CACHED_BYTES.fetch_add(len, Ordering::Relaxed) + len <= CACHE_BYTES {
+        // SAFETY: the mapping is this module's and no block refers to it any more; MADV_FREE only
+        // lets the kernel reclaim its pages lazily (their contents may then read as zero).
+        unsafe { libc::madvise(addr as *mut c_void, len, libc::MADV_FREE) };
         let entry = pack(addr, len);
         for slot in &CACHE {
             if slot
