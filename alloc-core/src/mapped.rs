@@ -56,6 +56,9 @@ const UNIT_MASK: usize = HUGE_PAGE_SIZE - 1;
 
 static REGISTRY: [AtomicUsize; MAX_MAPPINGS] = [const { AtomicUsize::new(0) }; MAX_MAPPINGS];
 static CACHE: [AtomicUsize; CACHE_SLOTS] = [const { AtomicUsize::new(0) }; CACHE_SLOTS];
+/// A registry slot held by a block whose mapping is being resized: not free (`register` takes only
+/// 0) and naming no address (`find` is never asked about address 0).
+const MOVING: usize = 1;
 /// Live mappings and their bytes, and the bytes in the cache.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
@@ -148,10 +151,36 @@ fn remap(addr: usize, old_len: usize, new_len: usize) -> Option<usize> {
         )
     };
     if moved == libc::MAP_FAILED {
-        unmap(dest, new_len);
+        release_reservation(dest, new_len);
         return None;
     }
     Some(dest)
+}
+
+/// Gives back the reservation `[dest, dest + len)` after a failed `MREMAP_FIXED` move. Linux
+/// unmaps the destination before some of its checks (the mapping count among them), so the range
+/// may already be free and even be someone else's by now: it is unmapped only if a
+/// `MAP_FIXED_NOREPLACE` probe finds all of it free (the probe is then what goes) and left
+/// alone otherwise (at worst an untouched reservation stays mapped: address space, no memory).
+fn release_reservation(dest: usize, len: usize) {
+    // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping: it maps the range only if
+    // nothing is mapped anywhere in it, else fails with EEXIST.
+    let probe = unsafe {
+        libc::mmap(
+            dest as *mut c_void,
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if probe == libc::MAP_FAILED {
+        return;
+    }
+    // SAFETY: the probe is ours (the kernel put it where asked, or, on a kernel that ignores the
+    // flag, wherever it chose: either way a fresh mapping of `len` bytes nothing refers to).
+    unsafe { libc::munmap(probe, len) };
 }
 
 /// Puts `entry` in a free registry slot; `false` if the table is full.
@@ -224,8 +253,13 @@ pub(crate) fn alloc(size: usize, zero: bool) -> Option<*mut u8> {
             Some(addr) => {
                 if zero {
                     // SAFETY: the cached mapping is this module's and no block refers to it; the
-                    // kernel replaces its pages with zero pages on the next touch.
-                    unsafe { libc::madvise(addr as *mut c_void, len, libc::MADV_DONTNEED) };
+                    // kernel replaces its pages with zero pages on the next touch. It refuses for
+                    // locked pages (`mlockall`): then they are zeroed by hand.
+                    unsafe {
+                        if libc::madvise(addr as *mut c_void, len, libc::MADV_DONTNEED) != 0 {
+                            ptr::write_bytes(addr as *mut u8, 0, len);
+                        }
+                    }
                 }
                 addr
             }
@@ -275,10 +309,18 @@ pub(crate) fn realloc(ptr: *mut u8, new_size: usize) -> Resized {
     if new_size < MAP_THRESHOLD {
         return Resized::Leave;
     }
-    let (addr, old_len) = unpack(slot.load(Ordering::Acquire));
+    let entry = slot.load(Ordering::Acquire);
+    let (addr, old_len) = unpack(entry);
     let Some(new_len) = length(new_size) else {
         return Resized::Done(ptr::null_mut());
     };
+    if new_len == old_len {
+        return Resized::Done(ptr);
+    }
+    // While the pages move (or a shrunk tail goes), the kernel may hand the old range to another
+    // thread's mapping, which could then be registered or freed: the slot must not name the old
+    // address meanwhile, nor be taken by another block.
+    slot.store(MOVING, Ordering::Release);
     match remap(addr, old_len, new_len) {
         Some(new) => {
             slot.store(pack(new, new_len), Ordering::Release);
@@ -289,7 +331,10 @@ pub(crate) fn realloc(ptr: *mut u8, new_size: usize) -> Resized {
             }
             Resized::Done(new as *mut u8)
         }
-        None => Resized::Done(ptr::null_mut()),
+        None => {
+            slot.store(entry, Ordering::Release);
+            Resized::Done(ptr::null_mut())
+        }
     }
 }
 

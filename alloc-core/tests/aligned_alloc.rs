@@ -42,11 +42,18 @@ fn size() -> impl Strategy<Value = usize> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (size(), 0u32..=12, any::<bool>()).prop_map(|(size, lg_align, zeroed)| Op::Alloc {
-            size,
-            lg_align,
-            zeroed
-        }),
+        // Alignments up to a page, and now and then 2-8 MiB (above what a mapping of its own
+        // gives, so such blocks must stay jemalloc's).
+        (
+            size(),
+            prop_oneof![12 => 0u32..=12, 1 => 21u32..=23],
+            any::<bool>()
+        )
+            .prop_map(|(size, lg_align, zeroed)| Op::Alloc {
+                size,
+                lg_align,
+                zeroed
+            }),
         (any::<usize>(), size()).prop_map(|(slot, size)| Op::Realloc { slot, size }),
         any::<usize>().prop_map(|slot| Op::Dealloc { slot }),
     ]

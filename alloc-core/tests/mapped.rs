@@ -86,8 +86,14 @@ fn growth_moves_pages_instead_of_copying() {
 #[test]
 fn a_forked_child_grows_and_frees_its_copy() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = mapped::totals();
     let mut v = vec![0u8; 48 * MIB];
     fill(&mut v);
+    assert_eq!(
+        mapped::totals().mappings,
+        before.mappings + 1,
+        "not a mapping of its own"
+    );
     // SAFETY: the child only touches its copy of `v` and the allocator, then leaves with
     // `_exit` (no destructors, no unwinding, nothing of the parent's harness runs).
     let pid = unsafe { libc::fork() };
@@ -116,6 +122,39 @@ fn a_forked_child_grows_and_frees_its_copy() {
     check(&v);
     v.reserve_exact(64 * MIB);
     check(&v);
+}
+
+#[test]
+fn threads_grow_shrink_and_free_side_by_side() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = mapped::totals();
+    let threads: Vec<_> = (0..4u8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for round in 0..40usize {
+                    let mark = |i: usize| (i / MIB) as u8 ^ t ^ round as u8;
+                    let mut v = vec![0u8; 33 * MIB + round * 4096];
+                    let len = v.len();
+                    for i in (0..len).step_by(MIB) {
+                        v[i] = mark(i);
+                    }
+                    v.reserve_exact((round % 3 + 1) * 40 * MIB); // moves or grows in place
+                    v.truncate(len.min(34 * MIB));
+                    v.shrink_to_fit(); // gives a tail back
+                    for i in (0..v.len()).step_by(MIB) {
+                        assert_eq!(v[i], mark(i), "thread {t}, round {round}, byte {i}");
+                    }
+                    // SAFETY: `v`'s buffer is a live block of the global allocator.
+                    assert!(unsafe { usable_size(v.as_ptr()) } >= v.len());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(mapped::totals().mappings, before.mappings);
+    assert_eq!(mapped::totals().bytes, before.bytes);
 }
 
 #[test]
