@@ -105,12 +105,21 @@ pub const fn guaranteed_align(size: usize, align: usize) -> usize {
 /// `align` must be a power of two (every `Layout`'s is).
 #[inline]
 pub const fn flags(size: usize, align: usize) -> c_int {
-    if size >= HUGE_PAGE_THRESHOLD {
-        return tikv_jemalloc_sys::MALLOCX_ALIGN(guaranteed_align(size, align));
+    // The common case first, three compares combined into one branch: callers that cannot fold
+    // the alignment to a constant (the global allocator's shims, behind a wrapper such as
+    // alloc-tracker's) pay only this. (`&`, not `&&`: no branch per compare.)
+    if (align <= NATURAL_ALIGN) & (align <= size) & (size < HUGE_PAGE_THRESHOLD) {
+        return 0;
     }
-    let natural = (align <= NATURAL_ALIGN && align <= size)
-        || (size >= SIMD_THRESHOLD && align <= SIMD_ALIGN);
-    if natural {
+    flags_other(size, align)
+}
+
+/// [`flags`] for everything but a small natural alignment.
+#[inline]
+const fn flags_other(size: usize, align: usize) -> c_int {
+    if size >= HUGE_PAGE_THRESHOLD {
+        tikv_jemalloc_sys::MALLOCX_ALIGN(guaranteed_align(size, align))
+    } else if size >= SIMD_THRESHOLD && align <= SIMD_ALIGN {
         0
     } else {
         tikv_jemalloc_sys::MALLOCX_ALIGN(align)
