@@ -689,14 +689,25 @@ pub(crate) struct Frozen {
     dirs: [Option<MutexGuard<'static, Dir>>; SHARDS],
 }
 
-/// Locks every shard, in order (as [`lock_for_fork`] does). Call under the guard, never while
-/// holding a shard lock.
-pub(crate) fn freeze() -> Frozen {
+/// Locks every shard, in order (as [`lock_for_fork`] does), without waiting: `None` (and no
+/// shard left locked) if a shard's lock is held. Call under the guard, never while holding a
+/// shard lock.
+///
+/// The scan freezes the map after stopping the other threads, and a thread that holds a shard
+/// lock is never stopped there; but it may be waiting for a lock of the inner allocator that a
+/// stopped thread holds (the forking thread, which takes every shard in `fork`'s prepare handler
+/// and then waits in jemalloc's, or a table growing under its shard lock). Waiting for the shard
+/// would then wait forever: the scan must let the threads go and try again.
+pub(crate) fn try_freeze() -> Option<Frozen> {
     let mut dirs = [const { None }; SHARDS];
     for (slot, shard) in dirs.iter_mut().zip(SHARDS_.iter()) {
-        *slot = Some(shard.0.lock().unwrap_or_else(|p| p.into_inner()));
+        *slot = Some(match shard.0.try_lock() {
+            Ok(dir) => dir,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        });
     }
-    Frozen { dirs }
+    Some(Frozen { dirs })
 }
 
 impl Frozen {

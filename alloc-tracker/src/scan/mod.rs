@@ -2,7 +2,9 @@
 //!
 //! 1. List the roots' segments (`roots.rs`), note where this thread's stack starts.
 //! 2. Stop every other thread (`world.rs`): each publishes its stack and thread pointers.
-//! 3. Freeze the block map (every shard locked) and copy the live blocks into scan memory.
+//! 3. Freeze the block map (every shard locked) and copy the live blocks into scan memory. A
+//!    shard still held then is held by a thread that could not stop, perhaps waiting for an
+//!    inner-allocator lock of a stopped thread: the threads go on for a moment and 2–3 start over.
 //! 4. Mark (`mark.rs`): every aligned word of the roots — writable segments, each thread's stack
 //!    from its stack pointer up (registers saved there), its static TLS — and of every block
 //!    reached, that points at or into a live block, reaches it. Blocks kept by
@@ -86,6 +88,30 @@ impl Here {
     }
 }
 
+/// Stops the other threads, reads the mappings and locks every shard of the block map. A shard
+/// still locked once the others are stopped belongs to a thread that could not stop and may be
+/// waiting for an inner-allocator lock held by a stopped thread (`blockmap::try_freeze`): then
+/// the threads go on for a moment (1 ms, doubling to 16 ms) and the scan starts again.
+fn stop_and_freeze() -> Option<(world::Stopped, roots::Ranges, blockmap::Frozen)> {
+    let mut pause_ms = 1;
+    loop {
+        let stopped = world::stop_others();
+        let maps = roots::readable_mappings()?;
+        if let Some(frozen) = blockmap::try_freeze() {
+            return Some((stopped, maps, frozen));
+        }
+        drop(maps);
+        drop(stopped); // every stopped thread goes on
+        let pause = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: pause_ms * 1_000_000,
+        };
+        // SAFETY: a valid timespec; no remainder wanted.
+        unsafe { libc::nanosleep(&pause, core::ptr::null_mut()) };
+        pause_ms = (pause_ms * 2).min(16);
+    }
+}
+
 /// Runs the scan (see the module docs); `None` if scan memory could not be mapped. Call under
 /// the guard (the result's vector is the tracker's own memory).
 pub(crate) fn run(_guard: &Guard, start: Start) -> Option<Outcome> {
@@ -95,9 +121,7 @@ pub(crate) fn run(_guard: &Guard, start: Start) -> Option<Outcome> {
     };
     let own_tp = world::thread_pointer();
     let (segments, tls) = roots::segments()?;
-    let stopped = world::stop_others();
-    let maps = roots::readable_mappings()?;
-    let mut frozen = blockmap::freeze();
+    let (stopped, maps, mut frozen) = stop_and_freeze()?;
     let mut count = 0usize;
     frozen.for_each(|_| count += 1);
     let mut blocks: MmapVec<Blk> = MmapVec::with_capacity(count)?;
