@@ -28,6 +28,27 @@ fn slot(addr: usize) -> &'static AtomicU8 {
     &FILTER[(line as usize) << 6 | (addr >> 6) & 63]
 }
 
+/// An allocation of `size` bytes at `p` (null if it failed): the countdown, and a sample point
+/// when it runs out. Returns `p`.
+#[inline]
+fn count_down(p: *mut u8, size: u64) -> *mut u8 {
+    let sampled = COUNTDOWN
+        .try_with(|c| {
+            let left = c.get();
+            if size < left {
+                c.set(left - size);
+                false
+            } else {
+                true
+            }
+        })
+        .unwrap_or(false);
+    if sampled && !p.is_null() {
+        sample_point(p as usize);
+    }
+    p
+}
+
 /// The wrapper: see the module docs.
 pub struct Floor<A>(pub A);
 
@@ -53,22 +74,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Floor<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's contract is passed on.
         let p = unsafe { self.0.alloc(layout) };
-        let size = layout.size() as u64;
-        let sampled = COUNTDOWN
-            .try_with(|c| {
-                let left = c.get();
-                if size < left {
-                    c.set(left - size);
-                    false
-                } else {
-                    true
-                }
-            })
-            .unwrap_or(false);
-        if sampled && !p.is_null() {
-            sample_point(p as usize);
-        }
-        p
+        count_down(p, layout.size() as u64)
     }
 
     #[inline]
@@ -87,21 +93,6 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Floor<A> {
         }
         // SAFETY: the caller's contract is passed on.
         let p = unsafe { self.0.realloc(ptr, layout, new_size) };
-        let size = new_size as u64;
-        let sampled = COUNTDOWN
-            .try_with(|c| {
-                let left = c.get();
-                if size < left {
-                    c.set(left - size);
-                    false
-                } else {
-                    true
-                }
-            })
-            .unwrap_or(false);
-        if sampled && !p.is_null() {
-            sample_point(p as usize);
-        }
-        p
+        count_down(p, new_size as u64)
     }
 }
