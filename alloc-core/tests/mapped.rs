@@ -14,19 +14,12 @@ use alloc_core::{AlignedAlloc, usable_size};
 #[global_allocator]
 static GLOBAL: AlignedAlloc = AlignedAlloc::new();
 
+mod common;
+use common::thread_faults;
+
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const MIB: usize = 1 << 20;
-
-/// Minor page faults of the calling thread so far (other threads' faults are not counted).
-fn thread_faults() -> i64 {
-    // SAFETY: `getrusage` writes one `rusage` into the zeroed value it is given.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, &mut usage), 0);
-        usage.ru_minflt
-    }
-}
 
 /// The byte at `i` of a block filled by [`fill`].
 fn pattern(i: usize) -> u8 {
@@ -195,10 +188,6 @@ fn refused_mappings_are_null_not_a_panic() {
     if std::env::var_os("MAPPED_REFUSED_CHILD").is_some() {
         let mut v = vec![0u8; 40 * MIB];
         fill(&mut v);
-        let limit = libc::rlimit {
-            rlim_cur: 256 << 20,
-            rlim_max: libc::RLIM_INFINITY,
-        };
         // The cap is the address space in use now plus 256 MiB.
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
         let vm_kib: u64 = status
@@ -207,8 +196,8 @@ fn refused_mappings_are_null_not_a_panic() {
             .and_then(|l| l.trim().trim_end_matches(" kB").trim().parse().ok())
             .unwrap();
         let limit = libc::rlimit {
-            rlim_cur: limit.rlim_cur + vm_kib * 1024,
-            ..limit
+            rlim_cur: vm_kib * 1024 + (256 << 20),
+            rlim_max: libc::RLIM_INFINITY,
         };
         // SAFETY: sets this process's own limit from a valid `rlimit`.
         assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);

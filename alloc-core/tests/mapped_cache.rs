@@ -10,24 +10,10 @@ use alloc_core::mapped;
 #[global_allocator]
 static GLOBAL: AlignedAlloc = AlignedAlloc::new();
 
+mod common;
+use common::{rss, thread_faults};
+
 const MIB: usize = 1 << 20;
-
-/// Minor page faults of the calling thread so far.
-fn thread_faults() -> i64 {
-    // SAFETY: `getrusage` writes one `rusage` into the zeroed value it is given.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, &mut usage), 0);
-        usage.ru_minflt
-    }
-}
-
-/// This process's resident set in bytes, from the kernel.
-fn rss() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
 
 #[test]
 fn freed_mappings_are_reused_and_zeroed_without_memset() {

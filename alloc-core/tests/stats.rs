@@ -4,18 +4,14 @@
 #[global_allocator]
 static GLOBAL: alloc_core::AlignedAlloc = alloc_core::AlignedAlloc::new();
 
+mod common;
+use common::rss;
+
 /// What the test harness's own threads may allocate or free between two readings.
 const SLACK: usize = 1 << 20;
 
 /// The tests of this file read process-wide figures: one at a time.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// This process's resident set in bytes, from the kernel.
-fn rss() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
 
 #[test]
 fn zeroed_blocks_are_not_memset() {
