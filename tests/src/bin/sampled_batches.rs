@@ -141,15 +141,21 @@ fn exits() {
 }
 
 fn limit() {
-    let (hold_tx, hold_rx) = mpsc::channel::<()>();
-    let (ready_tx, ready_rx) = mpsc::channel::<()>();
-    let helper = std::thread::spawn(move || {
-        let held: Vec<Vec<u8>> = (0..50).map(|_| block(1024)).collect();
-        ready_tx.send(()).unwrap();
-        hold_rx.recv().unwrap();
-        drop(held);
-    });
-    ready_rx.recv().unwrap();
+    // Barriers, not channels: while the budget is full the helper must not allocate, and a
+    // thread's first blocking `mpsc` receive allocates its wait context (48 bytes), which the
+    // budget refuses: the process aborted when the helper blocked only then.
+    let ready = Arc::new(Barrier::new(2));
+    let hold = Arc::new(Barrier::new(2));
+    let helper = {
+        let (ready, hold) = (ready.clone(), hold.clone());
+        std::thread::spawn(move || {
+            let held: Vec<Vec<u8>> = (0..50).map(|_| block(1024)).collect();
+            ready.wait();
+            hold.wait();
+            drop(held);
+        })
+    };
+    ready.wait();
     let mut got: Vec<Vec<u8>> = Vec::with_capacity(1024);
     let live = alloc_tracker::stats().live_bytes;
     alloc_tracker::set_limit(Some(live + (1 << 20)));
@@ -164,7 +170,7 @@ fn limit() {
     }
     alloc_tracker::set_limit(None);
     drop(got);
-    hold_tx.send(()).unwrap();
+    hold.wait();
     helper.join().unwrap();
     let mut kept: Vec<Vec<u8>> = Vec::with_capacity(100);
     let s0 = alloc_tracker::stats();
