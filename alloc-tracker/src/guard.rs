@@ -11,6 +11,7 @@ use core::marker::PhantomData;
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use crate::sample::Sampler;
+use crate::slots::BATCH;
 
 /// A counter written only by its own thread and read by others (sampled mode's `stats()` sums
 /// them, `slots.rs`): a relaxed atomic, so that the reads are no data race, used like a `Cell`
@@ -51,14 +52,16 @@ impl Own<AtomicI64> {
 /// One thread's tracker state.
 ///
 /// Invariants:
-/// 1. `busy` is true exactly while a [`Guard`] of this thread is alive.
+/// 1. `flags` has [`BUSY`] exactly while a [`Guard`] of this thread is alive.
 /// 2. `allocated_bytes - freed_bytes == net` (in wrapping `i64` arithmetic) and `peak_net >= net`
 ///    since the last [`ThreadState::reset_peak`].
-/// 3. Sampled mode (`slots.rs`): `ready` exactly while the thread is in the registry of threads
+/// 3. Sampled mode (`slots.rs`): `flags` has [`READY`] exactly while the thread is in the registry of threads
 ///    whose counters `stats()` sums; `net - flushed` is the part of the thread's live bytes not
 ///    yet in the global figure, within ±`slots::BATCH`.
 pub(crate) struct ThreadState {
-    busy: Cell<bool>,
+    /// [`BUSY`] and [`READY`], in one byte so that sampled mode's fast path tells both with one
+    /// compare ([`Ready::get`]).
+    flags: Cell<u8>,
     /// Inside a block-map operation (whose own frees must not touch the map again).
     map_busy: Cell<bool>,
     /// A reachability scan asked this thread to stop while it was inside the tracker: it stops
@@ -77,12 +80,15 @@ pub(crate) struct ThreadState {
     last_alloc: Cell<usize>,
     /// Sampled mode's countdown to this thread's next sample point (see `sample.rs`).
     sampler: Sampler,
-    /// Sampled mode: this thread is in the registry and takes the fast path (`slots.rs`).
-    pub(crate) ready: Cell<bool>,
     /// Sampled mode: this thread's entry in the registry (`slots.rs`).
     pub(crate) entry: Cell<u32>,
     /// Sampled mode: the part of `net` already added to the global live bytes.
-    pub(crate) flushed: Own<AtomicI64>,
+    flushed: Own<AtomicI64>,
+    /// `flushed ± slots::BATCH`: the bounds of `net` past which the fast path flushes (one
+    /// compare instead of the batch's arithmetic; an allocation can only pass the upper one and a
+    /// free the lower one, since nothing else moves `net - flushed`; a realloc checks both).
+    flush_hi: Cell<i64>,
+    flush_lo: Cell<i64>,
     /// Sampled mode's fast path: reallocs this thread made.
     pub(crate) reallocs: Own<AtomicU64>,
 }
@@ -90,7 +96,7 @@ pub(crate) struct ThreadState {
 thread_local! {
     static STATE: ThreadState = const {
         ThreadState {
-            busy: Cell::new(false),
+            flags: Cell::new(0),
             map_busy: Cell::new(false),
             stop_pending: Cell::new(false),
             allocated_bytes: Own::<AtomicU64>::new(0),
@@ -101,13 +107,20 @@ thread_local! {
             peak_net: Own::<AtomicI64>::new(0),
             last_alloc: Cell::new(0),
             sampler: Sampler::new(),
-            ready: Cell::new(false),
             entry: Cell::new(0),
             flushed: Own::<AtomicI64>::new(0),
+            flush_hi: Cell::new(BATCH),
+            flush_lo: Cell::new(-BATCH),
             reallocs: Own::<AtomicU64>::new(0),
         }
     };
 }
+
+/// In [`ThreadState::flags`]: the thread is inside the tracker (holds a [`Guard`]).
+const BUSY: u8 = 1;
+/// In [`ThreadState::flags`]: sampled mode registered the thread (`slots.rs`); its operations take
+/// the fast path while it is not [`BUSY`] and no budget is set.
+const READY: u8 = 2;
 
 /// The per-thread counters at one moment (see [`ThreadState`]).
 #[derive(Clone, Copy, Debug, Default)]
@@ -121,6 +134,57 @@ pub(crate) struct ThreadCounters {
 }
 
 impl ThreadState {
+    /// Sampled mode: whether the thread is in the registry (`slots.rs`).
+    #[inline(always)]
+    pub(crate) fn ready(&self) -> bool {
+        self.flags.get() & READY != 0
+    }
+
+    /// Sampled mode: the thread entered (true) or left (false) the registry (`slots.rs`).
+    pub(crate) fn set_ready(&self, ready: bool) {
+        let f = self.flags.get() & !READY;
+        self.flags.set(if ready { f | READY } else { f });
+    }
+
+    /// Sampled mode: the part of `net` already in the global live bytes (`slots.rs`).
+    #[inline(always)]
+    pub(crate) fn flushed(&self) -> i64 {
+        self.flushed.get()
+    }
+
+    /// Sets [`ThreadState::flushed`] and the bounds the fast path checks against it.
+    #[inline]
+    pub(crate) fn set_flushed(&self, flushed: i64) {
+        self.flushed.set(flushed);
+        self.flush_hi.set(flushed.saturating_add(BATCH));
+        self.flush_lo.set(flushed.saturating_sub(BATCH));
+    }
+
+    /// After an allocation that left `net`: whether the batch is still within its bound.
+    #[inline(always)]
+    pub(crate) fn below_flush(&self, net: i64) -> bool {
+        net <= self.flush_hi.get()
+    }
+
+    /// After a free that left `net`: whether the batch is still within its bound.
+    #[inline(always)]
+    pub(crate) fn above_flush(&self, net: i64) -> bool {
+        net >= self.flush_lo.get()
+    }
+
+    /// Sets [`BUSY`]; whether it was clear.
+    #[inline(always)]
+    fn take_busy(&self) -> bool {
+        let f = self.flags.get();
+        self.flags.set(f | BUSY);
+        f & BUSY == 0
+    }
+
+    #[inline(always)]
+    fn clear_busy(&self) {
+        self.flags.set(self.flags.get() & !BUSY);
+    }
+
     /// Counts a block of `size` bytes at `addr` this thread allocated.
     #[inline]
     pub(crate) fn note_alloc(&self, addr: usize, size: usize) {
@@ -253,14 +317,11 @@ impl Guard {
     pub(crate) fn enter() -> Option<Guard> {
         STATE
             .try_with(|s| {
-                if s.busy.replace(true) {
-                    None
-                } else {
-                    Some(Guard {
-                        state: s,
-                        _not_send: PhantomData,
-                    })
-                }
+                // `then`, not `then_some`: a `Guard` built and dropped would clear `BUSY`.
+                s.take_busy().then(|| Guard {
+                    state: s,
+                    _not_send: PhantomData,
+                })
             })
             .ok()
             .flatten()
@@ -276,12 +337,49 @@ impl Guard {
     }
 }
 
+/// Sampled mode's fast path: proof that the current thread is in the registry and not inside
+/// the tracker (`ThreadState::flags` is exactly [`READY`]: one load and one compare). Unlike a
+/// [`Guard`] it marks nothing. An unsampled operation only counts in this thread's cells: it
+/// allocates nothing and takes no lock, so nothing re-enters meanwhile; what does allocate or
+/// lock (a sample point, a probe of the block map) takes the guard first, out of line.
+///
+/// Not `Send`: it refers to the current thread's [`ThreadState`].
+pub(crate) struct Ready {
+    state: *const ThreadState,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Ready {
+    /// The current thread, if it is ready.
+    #[inline(always)]
+    pub(crate) fn get() -> Option<Ready> {
+        STATE
+            .try_with(|s| {
+                (s.flags.get() == READY).then_some(Ready {
+                    state: s,
+                    _not_send: PhantomData,
+                })
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// The current thread's state.
+    #[inline(always)]
+    pub(crate) fn thread(&self) -> &ThreadState {
+        // SAFETY: as for `Guard::thread`: `state` points at this thread's `STATE` (const, no
+        // destructor, lives as long as the thread), and `Ready` is `!Send` and never outlives
+        // the call that made it.
+        unsafe { &*self.state }
+    }
+}
+
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
         let state = self.thread();
-        state.busy.set(false);
-        // The scan's signal handler runs on this thread: it must see `busy` cleared before this
+        state.clear_busy();
+        // The scan's signal handler runs on this thread: it must see `BUSY` cleared before this
         // reads `stop_pending`, or it would defer a stop that nobody then makes.
         core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
         if state.stop_pending.get() {
@@ -317,7 +415,7 @@ fn stop_now() {
 /// for the fork to finish instead of stopping the thread with shard locks held, which the scan
 /// would wait for forever. True if this call set the mark (it was not already inside).
 pub(crate) fn hold_for_fork() -> bool {
-    STATE.try_with(|s| !s.busy.replace(true)).unwrap_or(false)
+    STATE.try_with(ThreadState::take_busy).unwrap_or(false)
 }
 
 /// Undoes [`hold_for_fork`] (when it returned true), after the locks are released. In the parent
@@ -328,7 +426,7 @@ pub(crate) fn release_after_fork(took: bool, child: bool) {
     }
     let pending = STATE
         .try_with(|s| {
-            s.busy.set(false);
+            s.clear_busy();
             core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
             s.stop_pending.replace(false)
         })
@@ -343,7 +441,7 @@ pub(crate) fn release_after_fork(took: bool, child: bool) {
 pub(crate) fn defer_stop() -> bool {
     STATE
         .try_with(|s| {
-            if s.busy.get() {
+            if s.flags.get() & BUSY != 0 {
                 s.stop_pending.set(true);
                 true
             } else {

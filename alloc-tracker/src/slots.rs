@@ -72,13 +72,13 @@ pub(crate) fn within_batch(net: i64, flushed: i64) -> bool {
 /// registry: it has no batch).
 #[inline]
 pub(crate) fn flush(t: &ThreadState) {
-    if !t.ready.get() {
+    if !t.ready() {
         return;
     }
     let net = t.net.get();
-    let pending = net.wrapping_sub(t.flushed.get());
+    let pending = net.wrapping_sub(t.flushed());
     if pending != 0 {
-        t.flushed.set(net);
+        t.set_flushed(net);
         counters::add_live(pending);
     }
 }
@@ -86,7 +86,7 @@ pub(crate) fn flush(t: &ThreadState) {
 /// The slow path counted `delta` live bytes straight into the global figure (see invariant 2).
 #[inline]
 pub(crate) fn counted_in_live(t: &ThreadState, delta: i64) {
-    t.flushed.set(t.flushed.get().wrapping_add(delta));
+    t.set_flushed(t.flushed().wrapping_add(delta));
 }
 
 /// Registers the thread if it has never been: true if its counters are in the sums (its
@@ -120,9 +120,9 @@ fn register(t: &ThreadState) -> bool {
     // Counters start from the thread's history: it made no operation in sampled mode before
     // this one, so what they hold is only what `measure` saw before (none in a program whose
     // first allocation read the configuration). Their batch starts empty.
-    t.flushed.set(t.net.get());
+    t.set_flushed(t.net.get());
     t.entry.set(i as u32 + 1);
-    t.ready.set(true);
+    t.set_ready(true);
     // A thread whose thread-locals are already being destroyed cannot register a hook, and its
     // storage would be gone without leaving: it leaves at once and counts in the globals.
     if EXIT_HOOK.try_with(|_| ()).is_err() {
@@ -147,7 +147,7 @@ fn leave(t: &ThreadState) {
     flush(t);
     REGISTRY[i].store(ptr::null_mut(), Relaxed);
     unlock();
-    t.ready.set(false);
+    t.set_ready(false);
     t.entry.set(NONE);
 }
 
@@ -224,7 +224,7 @@ pub(crate) fn sums() -> Sums {
         sum.reallocs = sum.reallocs.wrapping_add(t.reallocs.get());
         sum.pending = sum
             .pending
-            .wrapping_add(t.net.get().wrapping_sub(t.flushed.get()));
+            .wrapping_add(t.net.get().wrapping_sub(t.flushed()));
     }
     unlock();
     sum
@@ -243,7 +243,7 @@ pub(crate) fn registered_and_pending() -> (usize, i64) {
         // SAFETY: as in `sums`: registered, read under the lock its thread takes to leave.
         let t = unsafe { &*p };
         n += 1;
-        pending = pending.wrapping_add(t.net.get().wrapping_sub(t.flushed.get()));
+        pending = pending.wrapping_add(t.net.get().wrapping_sub(t.flushed()));
     }
     unlock();
     (n, pending)

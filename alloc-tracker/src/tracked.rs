@@ -6,10 +6,10 @@
 //! Only growth is held to the budget (a realloc that does not grow is never refused); a refusal
 //! is announced on stderr (rate-limited, see `record::refused`) before null is returned.
 //!
-//! Sampled mode's fast path (`fast.rs`) branches off where exact mode checks the budget
-//! (`counters::reserve`) for an allocation, and before anything else for a free: that one check
-//! costs exact mode 0.7% of `churn`'s instructions and saves sampled mode 2.1% (callgrind,
-//! `benches/RESULTS.md` section 12).
+//! Sampled mode's ready path (`fast.rs`) comes first in each method and is all that inlines into
+//! the `__rust_alloc` shims: one thread-local byte and the budget's word tell it, then the inner
+//! call and a few thread-local counters. Everything else (exact mode, a thread not registered yet,
+//! a call from inside the tracker, a budget) is the slow path, out of line.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
@@ -19,6 +19,7 @@ use crate::fast;
 use crate::guard::Guard;
 use crate::lifecycle::{self, InitHook};
 use crate::record;
+use crate::sample;
 
 /// A global allocator that forwards to `A` and records every block: global counters always, and
 /// per callsite (the allocating stack) live bytes, totals and peak share, reported at exit.
@@ -70,33 +71,113 @@ impl<A: core::fmt::Debug> core::fmt::Debug for Tracked<A> {
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracked<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if let Some(r) = fast::ready() {
+            // SAFETY: the caller's contract for `alloc` is passed on unchanged.
+            let p = unsafe { self.inner.alloc(layout) };
+            if !p.is_null() {
+                fast::allocated_ready(&r, p, layout.size());
+            }
+            return p;
+        }
         // SAFETY: the caller's contract for `alloc` is passed on unchanged.
         unsafe { self.allocate(layout, |l| self.inner.alloc(l)) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if let Some(r) = fast::ready() {
+            // SAFETY: the caller's contract for `alloc_zeroed` is passed on unchanged.
+            let p = unsafe { self.inner.alloc_zeroed(layout) };
+            if !p.is_null() {
+                fast::allocated_ready(&r, p, layout.size());
+            }
+            return p;
+        }
         // SAFETY: the caller's contract for `alloc_zeroed` is passed on unchanged.
         unsafe { self.allocate(layout, |l| self.inner.alloc_zeroed(l)) }
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        match Guard::enter() {
-            // Sampled mode's fast path straight from here: no configuration read, no second
-            // thread-local lookup (`record::free` would do both before reaching it).
-            Some(guard) if counters::sampled_fast() => {
-                fast::freeing(guard.thread(), ptr as usize, layout.size())
+        match fast::ready() {
+            Some(r) if !fast::freeing_ready(&r, ptr as usize, layout.size()) => {
+                // SAFETY: the caller guarantees `ptr` is live in `A` with `layout`; counted as
+                // freed above.
+                unsafe { self.inner.dealloc(ptr, layout) }
             }
-            Some(guard) => record::free(&guard, ptr, layout.size()),
-            None => record::free_reentrant(ptr, layout.size()),
+            // SAFETY: the caller's contract for `dealloc` is passed on unchanged.
+            Some(_) => unsafe { self.deallocate_event(ptr, layout) },
+            // SAFETY: the caller's contract for `dealloc` is passed on unchanged.
+            None => unsafe { self.deallocate(ptr, layout) },
         }
-        // SAFETY: the caller guarantees `ptr` is live in `A` with `layout`; recorded as freed above.
-        unsafe { self.inner.dealloc(ptr, layout) }
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // A sampled old block (or one the filter cannot rule out) leaves the block map on the
+        // slow path.
+        if let Some(r) = fast::ready()
+            && !sample::maybe_sampled(ptr as usize)
+        {
+            // SAFETY: the caller's contract for `realloc` is passed on unchanged.
+            let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
+            if !new.is_null() {
+                fast::reallocated_ready(&r, new, layout.size(), new_size);
+            }
+            return new;
+        }
+        // SAFETY: the caller's contract for `realloc` is passed on unchanged.
+        unsafe { self.reallocate(ptr, layout, new_size) }
+    }
+}
+
+/// `Tracked::dealloc` off the ready path: records the free of the block of `size` bytes at
+/// `ptr` (before the inner allocator gets it back).
+#[inline(always)]
+fn freeing(ptr: *mut u8, size: usize) {
+    match Guard::enter() {
+        // Sampled mode's fast path under the guard (a thread not registered yet).
+        Some(guard) if counters::sampled_fast() => {
+            fast::freeing(guard.thread(), ptr as usize, size)
+        }
+        Some(guard) => record::free(&guard, ptr, size),
+        None => record::free_reentrant(ptr, size),
+    }
+}
+
+impl<A: GlobalAlloc> Tracked<A> {
+    /// `dealloc` off the ready path.
+    ///
+    /// # Safety
+    ///
+    /// The `GlobalAlloc::dealloc` contract.
+    #[inline(never)]
+    unsafe fn deallocate(&self, ptr: *mut u8, layout: Layout) {
+        freeing(ptr, layout.size());
+        // SAFETY: the caller guarantees `ptr` is live in `A` with `layout`; recorded as freed above.
+        unsafe { self.inner.dealloc(ptr, layout) }
+    }
+
+    /// `dealloc` on the ready path when the block may be sampled or the batch is due.
+    ///
+    /// # Safety
+    ///
+    /// The `GlobalAlloc::dealloc` contract.
+    #[cold]
+    #[inline(never)]
+    unsafe fn deallocate_event(&self, ptr: *mut u8, layout: Layout) {
+        fast::free_event_ready(ptr as usize);
+        // SAFETY: the caller guarantees `ptr` is live in `A` with `layout`; recorded as freed above.
+        unsafe { self.inner.dealloc(ptr, layout) }
+    }
+
+    /// `realloc` off the ready path.
+    ///
+    /// # Safety
+    ///
+    /// The `GlobalAlloc::realloc` contract.
+    #[inline(never)]
+    unsafe fn reallocate(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let old_size = layout.size();
         let Some(guard) = Guard::enter() else {
             // From inside the tracker: the new block is overhead; a user's block (see
@@ -154,16 +235,14 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracked<A> {
         }
         new
     }
-}
 
-impl<A: GlobalAlloc> Tracked<A> {
-    /// `alloc` and `alloc_zeroed`: budget, inner call, record.
+    /// `alloc` and `alloc_zeroed` off the ready path: budget, inner call, record.
     ///
     /// # Safety
     ///
     /// - `layout` has a non-zero size (the `GlobalAlloc::alloc` contract), and `inner` is the
     ///   matching method of `self.inner`.
-    #[inline]
+    #[inline(never)]
     unsafe fn allocate(&self, layout: Layout, inner: impl FnOnce(Layout) -> *mut u8) -> *mut u8 {
         let Some(guard) = Guard::enter() else {
             let p = inner(layout);
