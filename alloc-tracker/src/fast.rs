@@ -7,7 +7,7 @@
 //!   word). It takes no guard: an unsampled block only counts in the thread's own cells, which
 //!   allocates nothing and takes no lock. Kept small so that it inlines into the `__rust_alloc`
 //!   shims with `Tracked`'s slow path out of line: on `churn` sampled mode went from 1.58× to
-//!   1.41× `aligned`'s instructions (`benches/RESULTS.md` section 13).
+//!   1.40× `aligned`'s instructions (`benches/RESULTS.md` section 13).
 //! - **Under the guard** (the rest), from `Tracked`'s slow path: a thread not registered yet,
 //!   or one already inside the tracker's bookkeeping.
 //!
@@ -33,41 +33,69 @@ pub(crate) fn ready() -> Option<Ready> {
     counters::sampled_fast().then_some(r)
 }
 
-/// The ready path's [`allocated`]: a block of `size` bytes at `ptr` (not null).
+/// A registered thread's allocation of `size` bytes, counted: true if an event must follow (a
+/// sample point may fall in the block, or the batch passed its bound).
 #[inline(always)]
-pub(crate) fn allocated_ready(r: &Ready, ptr: *mut u8, size: usize) {
-    let t = r.thread();
+fn count_alloc(t: &ThreadState, size: usize) -> bool {
     let net = t.count_alloc(size);
     match t.sampler().left_after(size) {
-        Some(left) if t.below_flush(net) => t.sampler().set_left(left),
-        _ => event_ready(ptr as usize, size),
+        Some(left) if t.below_flush(net) => {
+            t.sampler().set_left(left);
+            false
+        }
+        _ => true,
     }
 }
 
-/// The ready path's [`freeing`]: the block of `size` bytes at `addr` is about to be handed back.
-/// True if [`free_event_ready`] must run before it is (the filter lets it through, or the batch
-/// passed its bound): the caller makes that call out of line with its own, so that the common
-/// case ends in a tail call of the inner `dealloc`.
+/// A registered thread's free of `size` bytes at `addr`, counted: true if an event must come
+/// before the inner allocator gets the block (the filter lets it through, or the batch passed
+/// its bound).
 #[inline(always)]
-pub(crate) fn freeing_ready(r: &Ready, addr: usize, size: usize) -> bool {
-    let t = r.thread();
+fn count_free(t: &ThreadState, addr: usize, size: usize) -> bool {
     let net = t.count_free(size);
     sample::maybe_sampled(addr) || !t.above_flush(net)
 }
 
-/// The ready path's [`reallocated`], for an old block the filter proved unsampled: it moved
-/// from `old_size` bytes to `new_size` bytes at `new` (not null).
+/// A registered thread's realloc from `old_size` to `new_size` bytes, counted: true if an event
+/// must follow, as for [`count_alloc`].
 #[inline(always)]
-pub(crate) fn reallocated_ready(r: &Ready, new: *mut u8, old_size: usize, new_size: usize) {
-    let t = r.thread();
+fn count_realloc(t: &ThreadState, old_size: usize, new_size: usize) -> bool {
     t.reallocs.set(t.reallocs.get().wrapping_add(1));
     // A realloc frees no temporary: the block lives on at its new address.
     t.count_free(old_size);
     let net = t.count_alloc(new_size);
     match t.sampler().left_after(new_size) {
         // A realloc that shrinks lowers `net`: both bounds.
-        Some(left) if t.below_flush(net) && t.above_flush(net) => t.sampler().set_left(left),
-        _ => event_ready(new as usize, new_size),
+        Some(left) if t.below_flush(net) && t.above_flush(net) => {
+            t.sampler().set_left(left);
+            false
+        }
+        _ => true,
+    }
+}
+
+/// The ready path's [`allocated`]: a block of `size` bytes at `ptr` (not null).
+#[inline(always)]
+pub(crate) fn allocated_ready(r: &Ready, ptr: *mut u8, size: usize) {
+    if count_alloc(r.thread(), size) {
+        event_ready(ptr as usize, size);
+    }
+}
+
+/// The ready path's [`freeing`]: the block of `size` bytes at `addr` is about to be handed back.
+/// True if [`free_event_ready`] must run before it is: the caller makes that call out of line
+/// with its own, so that the common case ends in a tail call of the inner `dealloc`.
+#[inline(always)]
+pub(crate) fn freeing_ready(r: &Ready, addr: usize, size: usize) -> bool {
+    count_free(r.thread(), addr, size)
+}
+
+/// The ready path's [`reallocated`], for an old block the filter proved unsampled: it moved
+/// from `old_size` bytes to `new_size` bytes at `new` (not null).
+#[inline(always)]
+pub(crate) fn reallocated_ready(r: &Ready, new: *mut u8, old_size: usize, new_size: usize) {
+    if count_realloc(r.thread(), old_size, new_size) {
+        event_ready(new as usize, new_size);
     }
 }
 
@@ -96,10 +124,8 @@ pub(crate) fn allocated(guard: &Guard, ptr: *mut u8, size: usize) {
     if !t.ready() {
         return alloc_unready(guard, ptr as usize, size);
     }
-    let net = t.count_alloc(size);
-    match t.sampler().left_after(size) {
-        Some(left) if t.below_flush(net) => t.sampler().set_left(left),
-        _ => alloc_event(guard, ptr as usize, size, None),
+    if count_alloc(t, size) {
+        alloc_event(guard, ptr as usize, size, None);
     }
 }
 
@@ -110,8 +136,7 @@ pub(crate) fn freeing(t: &ThreadState, addr: usize, size: usize) {
     if !t.ready() {
         return free_unready(t, addr, size);
     }
-    let net = t.count_free(size);
-    if sample::maybe_sampled(addr) || !t.above_flush(net) {
+    if count_free(t, addr, size) {
         free_event(t, addr);
     }
 }
@@ -162,14 +187,8 @@ pub(crate) fn reallocated(
         }
         return;
     }
-    t.reallocs.set(t.reallocs.get().wrapping_add(1));
-    // A realloc frees no temporary: the block lives on at its new address.
-    t.count_free(old_size);
-    let net = t.count_alloc(new_size);
-    match t.sampler().left_after(new_size) {
-        // A realloc that shrinks lowers `net`: both bounds.
-        Some(left) if t.below_flush(net) && t.above_flush(net) => t.sampler().set_left(left),
-        _ => alloc_event(guard, new as usize, new_size, old),
+    if count_realloc(t, old_size, new_size) {
+        alloc_event(guard, new as usize, new_size, old);
     }
 }
 

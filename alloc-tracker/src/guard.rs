@@ -463,3 +463,22 @@ pub(crate) fn with_guard<R>(f: impl FnOnce(&Guard) -> R) -> Option<R> {
 pub(crate) fn stop_signal() -> libc::c_int {
     libc::SIGRTMAX() - 2
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_enter_leaves_the_guard_held() {
+        let outer = Guard::enter().expect("this thread is not inside the tracker");
+        // A second enter is refused and must not clear `BUSY` (a `Guard` built and dropped by the
+        // refusal did, and the third enter then succeeded).
+        assert!(Guard::enter().is_none());
+        assert!(Guard::enter().is_none());
+        assert!(Ready::get().is_none(), "a busy thread takes no ready path");
+        assert!(with_state(|s| s.flags.get() & BUSY != 0).unwrap());
+        drop(outer);
+        assert!(with_state(|s| s.flags.get() & BUSY == 0).unwrap());
+        assert!(Guard::enter().is_some());
+    }
+}

@@ -16,7 +16,7 @@ use core::ptr;
 
 use crate::counters::{self, Reserved};
 use crate::fast;
-use crate::guard::Guard;
+use crate::guard::{Guard, Ready};
 use crate::lifecycle::{self, InitHook};
 use crate::record;
 use crate::sample;
@@ -73,11 +73,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracked<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if let Some(r) = fast::ready() {
             // SAFETY: the caller's contract for `alloc` is passed on unchanged.
-            let p = unsafe { self.inner.alloc(layout) };
-            if !p.is_null() {
-                fast::allocated_ready(&r, p, layout.size());
-            }
-            return p;
+            return unsafe { allocate_ready(&r, layout, |l| self.inner.alloc(l)) };
         }
         // SAFETY: the caller's contract for `alloc` is passed on unchanged.
         unsafe { self.allocate(layout, |l| self.inner.alloc(l)) }
@@ -87,11 +83,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracked<A> {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if let Some(r) = fast::ready() {
             // SAFETY: the caller's contract for `alloc_zeroed` is passed on unchanged.
-            let p = unsafe { self.inner.alloc_zeroed(layout) };
-            if !p.is_null() {
-                fast::allocated_ready(&r, p, layout.size());
-            }
-            return p;
+            return unsafe { allocate_ready(&r, layout, |l| self.inner.alloc_zeroed(l)) };
         }
         // SAFETY: the caller's contract for `alloc_zeroed` is passed on unchanged.
         unsafe { self.allocate(layout, |l| self.inner.alloc_zeroed(l)) }
@@ -129,6 +121,27 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracked<A> {
         // SAFETY: the caller's contract for `realloc` is passed on unchanged.
         unsafe { self.reallocate(ptr, layout, new_size) }
     }
+}
+
+/// `alloc` and `alloc_zeroed` on the ready path: the inner call (`inner`, with no guard held:
+/// an inner allocator that itself allocates through the global allocator would have those
+/// blocks counted as the program's, where the slow path counts them as overhead), then the
+/// thread's counters.
+///
+/// # Safety
+///
+/// As for [`Tracked::allocate`].
+#[inline(always)]
+unsafe fn allocate_ready(
+    r: &Ready,
+    layout: Layout,
+    inner: impl FnOnce(Layout) -> *mut u8,
+) -> *mut u8 {
+    let p = inner(layout);
+    if !p.is_null() {
+        fast::allocated_ready(r, p, layout.size());
+    }
+    p
 }
 
 /// `Tracked::dealloc` off the ready path: records the free of the block of `size` bytes at
