@@ -609,10 +609,12 @@ mod tests {
         fast.len()
     }
 
+    /// `levels` frames of its own, then `f`. Both calls are kept out of tail position: a release
+    /// build would otherwise jump to `f` and leave no frame at depth 0.
     #[inline(never)]
     fn recurse<R>(levels: usize, f: &mut dyn FnMut() -> R) -> R {
         if levels == 0 {
-            f()
+            black_box(f())
         } else {
             black_box(recurse(levels - 1, f))
         }
@@ -704,6 +706,13 @@ mod tests {
 
     #[test]
     fn bad_registers_end_the_walk_without_reading_outside_the_stack() {
+        // From a few frames down: a release build inlines the test's body into std's entry
+        // frame, where every walk ends at once.
+        recurse(3, &mut bad_registers);
+    }
+
+    #[inline(never)]
+    fn bad_registers() {
         let mut buf = [MaybeUninit::uninit(); 8];
         let regs = registers();
         let top = top();
