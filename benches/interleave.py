@@ -15,6 +15,8 @@ Variants are the binaries target/compare/workload-<variant> that compare.sh buil
 `tracked-noscan` the same report without it (report=/dev/null,scan=off);
 `sampled` runs the tracked binary in sampled mode at the default rate (report=off,sample=524288),
 and `sampled_<x>` the same with workload-tracked_<x>, a tracked build copied in by hand;
+`<variant>@<options>` runs a variant with _RJEM_MALLOC_CONF=<options> (jemalloc options read
+after alloc-core's, so they override it);
 `floor` is workload-floor (feature `floor`, benches/src/floor.rs): the cheapest wrapper sampled
 mode's spec allows, a lower bound for sampled mode's cost.
 Prints one line per variant: median wall time, its ratio to the first variant, and the median
@@ -33,6 +35,11 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "
 def command(variant):
     env = dict(os.environ)
     env.pop("ALLOC_TRACKER", None)
+    env.pop("_RJEM_MALLOC_CONF", None)
+    if "@" in variant:
+        # `<variant>@<options>`: the same binary with jemalloc options from the environment,
+        # applied after alloc-core's own (e.g. `aligned@metadata_thp:always`).
+        variant, env["_RJEM_MALLOC_CONF"] = variant.split("@", 1)
     binary = variant
     if variant == "tracked":
         env["ALLOC_TRACKER"] = "report=off"

@@ -155,6 +155,38 @@ unsafe fn realloc_mapped(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut 
     after_alloc(new.cast(), new_size)
 }
 
+/// `realloc` of a small block (at most [`policy::SMALL_MAX`] bytes) made without flags, to a
+/// size that takes none: what jemalloc's `realloc` does for it, without its general path. A small
+/// block stays in place only within its size class (`arena_ralloc_no_move`); otherwise it moves:
+/// `malloc`, copy, sized free, each on jemalloc's fast path.
+///
+/// # Safety
+///
+/// `ptr` is live in this allocator with `old_size` and no flags; `new_size` is non-zero and
+/// `policy::flags(new_size, align)` is 0 for the block's alignment.
+#[inline]
+unsafe fn realloc_small(ptr: *mut u8, old_size: usize, new_size: usize) -> *mut u8 {
+    if new_size <= policy::SMALL_MAX
+        && policy::small_class(new_size) == policy::small_class(old_size)
+    {
+        // Same class: the block already holds `new_size` bytes, and a later `sdallocx` with
+        // `new_size` names the class it was made in.
+        return ptr;
+    }
+    // SAFETY: a non-zero size; no flags, as the policy asks for `new_size` (under 4 MiB, so no
+    // huge-page advice either).
+    let new: *mut u8 = unsafe { ffi::malloc(new_size) }.cast();
+    if !new.is_null() {
+        // SAFETY: both blocks are live and distinct, and the smaller size fits both; the old block
+        // goes back with the size and flags (none) it was made with. On failure it stays as it was.
+        unsafe {
+            ptr::copy_nonoverlapping(ptr, new, old_size.min(new_size));
+            ffi::sdallocx(ptr.cast(), old_size, 0);
+        }
+    }
+    new
+}
+
 // SAFETY: every method forwards to jemalloc with the flags `policy::flags(size, align)`, which
 // request at least `layout.align()` (the natural class provides it where the flags are 0), and
 // `dealloc` passes the same `(size, flags)` the block was made or last reallocated with, as
@@ -201,6 +233,13 @@ unsafe impl GlobalAlloc for AlignedAlloc {
             return unsafe { realloc_mapped(ptr, layout, new_size) };
         }
         let flags = policy::flags(new_size, layout.align());
+        if flags == 0
+            && layout.size() <= policy::SMALL_MAX
+            && policy::flags(layout.size(), layout.align()) == 0
+        {
+            // SAFETY: the caller's contract for `realloc`; both sizes take no flags.
+            return unsafe { realloc_small(ptr, layout.size(), new_size) };
+        }
         // SAFETY: `ptr` is live with `layout` (caller's contract) and `new_size` is non-zero; the
         // flags for the new size are what `dealloc` will later compute from `(new_size, align)`.
         // On failure jemalloc returns null and leaves the old block untouched.

@@ -86,6 +86,31 @@ pub const MAP_THRESHOLD: usize = 32 << 20;
 /// The alignment jemalloc gives a block with no flags when `align <= size` (its quantum on x86-64).
 const NATURAL_ALIGN: usize = 16;
 
+/// jemalloc's largest small size class (blocks in slabs) with 4 KiB pages and a 16-byte quantum;
+/// its first large class is 16 KiB. The test `small_classes_are_jemallocs` reads both from the
+/// linked jemalloc.
+pub const SMALL_MAX: usize = 14 << 10;
+
+/// The size class (`nallocx(size, 0)`) of a block of `size` bytes up to [`SMALL_MAX`]: 8, then
+/// multiples of 16 up to 64, then four classes per doubling (80, 96, 112, 128, 160, ...).
+///
+/// `realloc` uses it to resize small blocks without jemalloc's `realloc`: a small block can only
+/// stay where it is within its class, and jemalloc's general path costs about 60 instructions more
+/// than the `malloc` and sized free it ends in (`benches/RESULTS.md` section 14).
+#[inline]
+pub const fn small_class(size: usize) -> usize {
+    if size <= 8 {
+        return 8;
+    }
+    if size <= 64 {
+        return size.next_multiple_of(16);
+    }
+    // Four classes between 2^lg and 2^(lg+1): steps of 2^(lg-2).
+    let lg = usize::BITS - 1 - (size - 1).leading_zeros();
+    let step = 1 << (lg - 2);
+    (size + step - 1) & !(step - 1)
+}
+
 /// The alignment a block of `(size, align)` is guaranteed to have under this policy.
 #[inline]
 pub const fn guaranteed_align(size: usize, align: usize) -> usize {
@@ -203,6 +228,21 @@ mod tests {
         }
         // And just below the threshold it does cost: that is why the threshold is not lower.
         assert!(nallocx(160, ffi::MALLOCX_ALIGN(SIMD_ALIGN)) > nallocx(160, 0));
+    }
+
+    #[test]
+    fn small_classes_are_jemallocs() {
+        for size in 1..=SMALL_MAX {
+            assert_eq!(small_class(size), nallocx(size, 0), "size {size}");
+        }
+        // SMALL_MAX is jemalloc's last slab class (the last bin), and the next class is large.
+        // SAFETY: both names are NUL-terminated and name jemalloc values of these types.
+        let nbins: u32 = unsafe { tikv_jemalloc_ctl::raw::read(b"arenas.nbins\0") }.unwrap();
+        let name = format!("arenas.bin.{}.size\0", nbins - 1);
+        // SAFETY: as above.
+        let last: usize = unsafe { tikv_jemalloc_ctl::raw::read(name.as_bytes()) }.unwrap();
+        assert_eq!(last, SMALL_MAX);
+        assert_eq!(nallocx(SMALL_MAX + 1, 0), 16 << 10);
     }
 
     #[test]
