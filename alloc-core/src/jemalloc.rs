@@ -155,19 +155,18 @@ unsafe fn realloc_mapped(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut 
     after_alloc(new.cast(), new_size)
 }
 
-/// `realloc` of a small block (at most [`policy::SMALL_MAX`] bytes) made without flags, to a
-/// size that takes none: what jemalloc's `realloc` does for it, without its general path. A small
-/// block stays in place only within its size class (`arena_ralloc_no_move`); otherwise it moves:
-/// `malloc`, copy, sized free, each on jemalloc's fast path.
+/// `realloc` of a block of at most [`policy::COPY_REALLOC_MAX`] bytes made without flags, to a
+/// size that takes none: in place within its size class (as jemalloc's `realloc` keeps it), else
+/// `malloc`, copy and sized free, all from and to the thread's cache (see the constant's docs).
 ///
 /// # Safety
 ///
 /// `ptr` is live in this allocator with `old_size` and no flags; `new_size` is non-zero and
 /// `policy::flags(new_size, align)` is 0 for the block's alignment.
 #[inline]
-unsafe fn realloc_small(ptr: *mut u8, old_size: usize, new_size: usize) -> *mut u8 {
-    if new_size <= policy::SMALL_MAX
-        && policy::small_class(new_size) == policy::small_class(old_size)
+unsafe fn realloc_copy(ptr: *mut u8, old_size: usize, new_size: usize) -> *mut u8 {
+    if new_size <= policy::COPY_REALLOC_MAX
+        && policy::size_class(new_size) == policy::size_class(old_size)
     {
         // Same class: the block already holds `new_size` bytes, and a later `sdallocx` with
         // `new_size` names the class it was made in.
@@ -234,11 +233,11 @@ unsafe impl GlobalAlloc for AlignedAlloc {
         }
         let flags = policy::flags(new_size, layout.align());
         if flags == 0
-            && layout.size() <= policy::SMALL_MAX
+            && layout.size() <= policy::COPY_REALLOC_MAX
             && policy::flags(layout.size(), layout.align()) == 0
         {
             // SAFETY: the caller's contract for `realloc`; both sizes take no flags.
-            return unsafe { realloc_small(ptr, layout.size(), new_size) };
+            return unsafe { realloc_copy(ptr, layout.size(), new_size) };
         }
         // SAFETY: `ptr` is live with `layout` (caller's contract) and `new_size` is non-zero; the
         // flags for the new size are what `dealloc` will later compute from `(new_size, align)`.

@@ -86,19 +86,21 @@ pub const MAP_THRESHOLD: usize = 32 << 20;
 /// The alignment jemalloc gives a block with no flags when `align <= size` (its quantum on x86-64).
 const NATURAL_ALIGN: usize = 16;
 
-/// jemalloc's largest small size class (blocks in slabs) with 4 KiB pages and a 16-byte quantum;
-/// its first large class is 16 KiB. The test `small_classes_are_jemallocs` reads both from the
-/// linked jemalloc.
-pub const SMALL_MAX: usize = 14 << 10;
+/// Blocks up to this size are resized by `realloc` itself: within their size class in place,
+/// otherwise `malloc`, copy and sized free, each on jemalloc's thread-cache path. 32 KiB is
+/// jemalloc's thread-cache limit (`opt.tcache_max`), so every block this size or smaller comes from
+/// and goes back to the thread's cache; jemalloc's own `realloc` costs about 60 instructions more
+/// for a small block, and for a large one tries to grow the extent in place under the arena's
+/// mutex first. Measured on `vecgrow` and `btree` in `benches/RESULTS.md` section 14. Larger
+/// blocks keep jemalloc's `realloc`, whose in-place growth saves copies worth more than the attempt.
+pub const COPY_REALLOC_MAX: usize = 32 << 10;
 
-/// The size class (`nallocx(size, 0)`) of a block of `size` bytes up to [`SMALL_MAX`]: 8, then
-/// multiples of 16 up to 64, then four classes per doubling (80, 96, 112, 128, 160, ...).
-///
-/// `realloc` uses it to resize small blocks without jemalloc's `realloc`: a small block can only
-/// stay where it is within its class, and jemalloc's general path costs about 60 instructions more
-/// than the `malloc` and sized free it ends in (`benches/RESULTS.md` section 14).
+/// The size class (`nallocx(size, 0)`) of a block of `size` bytes up to [`COPY_REALLOC_MAX`]: 8,
+/// then multiples of 16 up to 64, then four classes per doubling (80, 96, 112, 128, 160, ...;
+/// 16 KiB, 20 KiB, 24 KiB, 28 KiB, 32 KiB). The test `size_classes_are_jemallocs` checks every size
+/// against the linked jemalloc.
 #[inline]
-pub const fn small_class(size: usize) -> usize {
+pub const fn size_class(size: usize) -> usize {
     if size <= 8 {
         return 8;
     }
@@ -231,18 +233,15 @@ mod tests {
     }
 
     #[test]
-    fn small_classes_are_jemallocs() {
-        for size in 1..=SMALL_MAX {
-            assert_eq!(small_class(size), nallocx(size, 0), "size {size}");
+    fn size_classes_are_jemallocs() {
+        for size in 1..=COPY_REALLOC_MAX {
+            assert_eq!(size_class(size), nallocx(size, 0), "size {size}");
         }
-        // SMALL_MAX is jemalloc's last slab class (the last bin), and the next class is large.
-        // SAFETY: both names are NUL-terminated and name jemalloc values of these types.
-        let nbins: u32 = unsafe { tikv_jemalloc_ctl::raw::read(b"arenas.nbins\0") }.unwrap();
-        let name = format!("arenas.bin.{}.size\0", nbins - 1);
-        // SAFETY: as above.
-        let last: usize = unsafe { tikv_jemalloc_ctl::raw::read(name.as_bytes()) }.unwrap();
-        assert_eq!(last, SMALL_MAX);
-        assert_eq!(nallocx(SMALL_MAX + 1, 0), 16 << 10);
+        // The bound is jemalloc's thread-cache limit (what the constant's docs argue from).
+        // SAFETY: a NUL-terminated name of a `size_t` option.
+        let tcache_max: usize =
+            unsafe { tikv_jemalloc_ctl::raw::read(b"opt.tcache_max\0") }.unwrap();
+        assert_eq!(tcache_max, COPY_REALLOC_MAX);
     }
 
     #[test]

@@ -25,16 +25,17 @@ enum Op {
     },
 }
 
-/// Sizes that straddle the 256-byte, small-class (`SMALL_MAX`: 14 KiB, past which jemalloc's
-/// classes are large), 4 MiB and `MAP_THRESHOLD` (32 MiB: blocks in mappings of their own)
+/// Sizes that straddle the 256-byte, 14-16 KiB (jemalloc's small classes end, large begin),
+/// `COPY_REALLOC_MAX` (32 KiB: `realloc` copies itself up to it), 4 MiB and `MAP_THRESHOLD` (32 MiB: blocks in mappings of their own)
 /// thresholds as well as spreading widely.
 fn size() -> impl Strategy<Value = usize> {
     const MAP: usize = policy::MAP_THRESHOLD;
-    const SMALL: usize = policy::SMALL_MAX;
+    const COPY: usize = policy::COPY_REALLOC_MAX;
     prop_oneof![
         4 => 1usize..=512,
         4 => 200usize..=300,
-        4 => SMALL - 2048..=(16 << 10) + 2048,
+        4 => (14usize << 10) - 2048..=(16 << 10) + 2048,
+        4 => COPY - 4096..=COPY + 4096,
         4 => 512usize..=70_000,
         4 => (4usize << 20) - 4096..=(4 << 20) + 4096,
         2 => Just(8 << 20),
@@ -86,21 +87,21 @@ fn check_block(b: &Block) {
         "usable {usable} < size {}",
         b.layout.size()
     );
-    // A small block made without flags sits in exactly its size class (`realloc` resizes such
+    // Such a block made without flags sits in exactly its size class (`realloc` resizes such
     // blocks itself, and jemalloc's sized free would be handed the wrong class otherwise).
     if natural_small(b.layout) {
         assert_eq!(
             usable,
-            policy::small_class(b.layout.size()),
+            policy::size_class(b.layout.size()),
             "{:?}",
             b.layout
         );
     }
 }
 
-/// A block of at most `SMALL_MAX` bytes that the policy gives no jemalloc flags.
+/// A block of at most `COPY_REALLOC_MAX` bytes that the policy gives no jemalloc flags.
 fn natural_small(layout: Layout) -> bool {
-    layout.size() <= policy::SMALL_MAX && policy::flags(layout.size(), layout.align()) == 0
+    layout.size() <= policy::COPY_REALLOC_MAX && policy::flags(layout.size(), layout.align()) == 0
 }
 
 /// The bytes of a block that carry its pattern: a stride and the last byte (large blocks stay cheap).
@@ -173,7 +174,7 @@ fn run(ops: Vec<Op>) {
                 let new_layout = Layout::from_size_align(size, old.layout.align()).unwrap();
                 if natural_small(old.layout)
                     && natural_small(new_layout)
-                    && policy::small_class(size) == policy::small_class(old.layout.size())
+                    && policy::size_class(size) == policy::size_class(old.layout.size())
                 {
                     assert_eq!(
                         ptr, old.ptr,
