@@ -20,10 +20,11 @@ after alloc-core's, so they override it);
 `floor` is workload-floor (feature `floor`, benches/src/floor.rs): the cheapest wrapper sampled
 mode's spec allows, a lower bound for sampled mode's cost.
 Prints one line per variant: median wall time, its ratio to the first variant, and the median
-peak RSS (from wait4, per child).
+peak RSS (the workload's own `peak_rss_kib=`, its VmHWM).
 """
 
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -68,13 +69,20 @@ def command(variant):
 def run_once(path, env, workload):
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [path, workload], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [path, workload], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    _, status, usage = os.wait4(proc.pid, 0)
+    err = proc.stderr.read()
+    _, status, _ = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
+    proc.stderr.close()
     if status != 0:
         sys.exit(f"interleave.py: {path} {workload} failed ({status})")
-    return elapsed, usage.ru_maxrss
+    # The workload's own `peak_rss_kib=` (its VmHWM). wait4's ru_maxrss would not do: Linux
+    # counts this Python process's pre-exec image in it, about 14 MiB.
+    found = re.findall(rb"peak_rss_kib=(\d+)", err)
+    if not found:
+        sys.exit(f"interleave.py: {path} {workload} printed no peak_rss_kib=")
+    return elapsed, int(found[-1])
 
 
 def main():
