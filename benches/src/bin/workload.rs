@@ -326,7 +326,6 @@ fn heap1g() -> u64 {
     sum
 }
 
-/// Peak resident set (KiB) and minor page faults of this process so far.
 /// The process's peak resident set (KiB) and its minor page faults.
 ///
 /// The peak is `VmHWM` from `/proc/self/status`: the high-water mark of this address space, which
