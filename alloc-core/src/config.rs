@@ -10,6 +10,18 @@
 //!   on jemalloc's decay timer (`dirty_decay_ms`, 10 s by default) by a background thread, even when
 //!   the program makes no further allocator calls. Without it, purging happens only inside later
 //!   allocator calls, and an idle program would keep its peak.
+//! - `cache_oblivious:false` — by default jemalloc starts every block of 16 KiB or more at a random
+//!   multiple of 64 bytes into its first page, and so gives each such block one page more than its
+//!   size class (`sz_large_pad`), to spread many blocks' first cache lines over the cache sets.
+//!   With `false` a large block starts on a page boundary and takes exactly its class's pages.
+//!   Measured (`benches/RESULTS.md` section 15, this 2-vCPU EPYC): `vecgrow`, whose 1000 live
+//!   vectors are mostly 16–32 KiB, peaks at 27.4 MiB instead of 32.5 MiB and runs 0.91× the time;
+//!   no other workload moved. Page-aligned starts would cost where loads and stores of different
+//!   arrays at the same offset in a page falsely depend on each other (4 KiB aliasing), but the
+//!   NumPy-style loop `t = a*2; c = t + b` on 16 KiB to 2 MiB vectors ran as fast with its four
+//!   vectors all page-aligned as staggered by 1 KiB or at random 64-byte offsets (within 1.2%;
+//!   `cargo run --release -p benches --bin page_offsets`). Blocks of 4 MiB or more were
+//!   page-aligned before too (they are 2 MiB-aligned for huge pages).
 //!
 //! Left out on purpose: `thp:always` (jemalloc advises huge pages for all the memory it maps, not
 //! only for the blocks of 4 MiB or more that [`crate::AlignedAlloc`] advises itself). Measured
@@ -53,7 +65,7 @@
 use core::ffi::c_char;
 
 /// The options this crate gives jemalloc (see the module docs for each one's reason).
-pub const MALLOC_CONF: &str = "oversize_threshold:0,background_thread:true";
+pub const MALLOC_CONF: &str = "oversize_threshold:0,background_thread:true,cache_oblivious:false";
 
 /// jemalloc's `malloc_conf`: a pointer to a NUL-terminated option string, read before `main`.
 #[repr(transparent)]
@@ -62,7 +74,7 @@ pub struct ConfPtr(*const c_char);
 // SAFETY: the pointer is to a `'static` immutable byte string; sharing it between threads is sound.
 unsafe impl Sync for ConfPtr {}
 
-const CONF_BYTES: &[u8] = b"oversize_threshold:0,background_thread:true\0";
+const CONF_BYTES: &[u8] = b"oversize_threshold:0,background_thread:true,cache_oblivious:false\0";
 
 /// The exported symbol jemalloc (prefixed build, `_rjem_`) reads its options from.
 #[unsafe(export_name = "_rjem_malloc_conf")]
@@ -82,7 +94,7 @@ fn read_opt<T: Copy + Default>(name: &core::ffi::CStr) -> Option<T> {
 /// Whether jemalloc runs with this crate's options ([`MALLOC_CONF`]).
 ///
 /// `false` when `_RJEM_MALLOC_CONF` overrode one of them at run time: large temporaries are then
-/// purged eagerly again.
+/// purged eagerly again, for instance, or large blocks take a page more.
 ///
 /// ```
 /// #[global_allocator]
@@ -93,6 +105,7 @@ fn read_opt<T: Copy + Default>(name: &core::ffi::CStr) -> Option<T> {
 pub fn is_applied() -> bool {
     read_opt::<usize>(c"opt.oversize_threshold") == Some(0)
         && read_opt::<bool>(c"opt.background_thread") == Some(true)
+        && read_opt::<bool>(c"opt.cache_oblivious") == Some(false)
 }
 
 #[cfg(test)]

@@ -277,7 +277,32 @@ fn malloc_conf_is_linked_and_read() {
     // SAFETY: `opt.background_thread` is a bool mallctl; the name is NUL-terminated.
     let bg: bool = unsafe { tikv_jemalloc_ctl::raw::read(b"opt.background_thread\0") }.unwrap();
     assert!(bg, "background_thread not enabled");
+    // SAFETY: `opt.cache_oblivious` is a bool mallctl; the name is NUL-terminated.
+    let oblivious: bool =
+        unsafe { tikv_jemalloc_ctl::raw::read(b"opt.cache_oblivious\0") }.unwrap();
+    assert!(!oblivious, "large blocks still start at random offsets");
     assert!(alloc_core::config::is_applied());
+}
+
+#[test]
+fn large_blocks_start_on_a_page() {
+    // With jemalloc's default `cache_oblivious:true` a block of 16 KiB or more starts at a random
+    // multiple of 64 bytes into its first page (1 in 64 on a page boundary); alloc-core turns
+    // that off (config.rs), so every one starts on a page, and still on 64 bytes.
+    for size in [
+        16 << 10,
+        20 << 10,
+        40 << 10,
+        64 << 10,
+        1 << 20,
+        (3 << 20) + 4096,
+    ] {
+        let blocks: Vec<Vec<u8>> = (0..16).map(|_| Vec::with_capacity(size)).collect();
+        for b in &blocks {
+            let at = b.as_ptr() as usize;
+            assert_eq!(at % 4096, 0, "a {size}-byte block at {at:#x}");
+        }
+    }
 }
 
 /// Why transparent huge pages cannot be checked here, if they cannot.

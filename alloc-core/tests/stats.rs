@@ -68,3 +68,25 @@ fn stats_follow_a_100_mib_block() {
     );
     assert!(after.active + 100 * MIB <= during.active + SLACK);
 }
+
+#[test]
+fn large_blocks_take_only_their_class_pages() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    const MIB: usize = 1 << 20;
+    // 2048 blocks of 20 KiB (one of jemalloc's large classes): 40 MiB of active pages. With
+    // jemalloc's default `cache_oblivious:true` each would take a page more (24 KiB, 48 MiB in all)
+    // for its random start; alloc-core turns that off (config.rs).
+    const N: usize = 2048;
+    const SIZE: usize = 20 << 10;
+    let before = alloc_core::stats().unwrap();
+    let blocks: Vec<Vec<u8>> = (0..N).map(|_| Vec::with_capacity(SIZE)).collect();
+    let during = alloc_core::stats().unwrap();
+    let grew = during.active - before.active;
+    assert!(
+        grew + SLACK >= N * SIZE && grew <= N * SIZE + SLACK,
+        "{N} blocks of {SIZE} bytes made {:.2} MiB active ({:.2} MiB expected): {before:?} -> {during:?}",
+        grew as f64 / MIB as f64,
+        (N * SIZE) as f64 / MIB as f64
+    );
+    drop(blocks);
+}

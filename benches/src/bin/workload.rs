@@ -12,6 +12,10 @@
 //! - `btree`: 1 M `BTreeMap<u64, String>` inserts, then every other key removed.
 //! - `arrays`: the NumPy-style loop `c = a*2.0 + b` over 1 M-element f64 vectors, 200 times, each
 //!   operation allocating its result like NumPy does (two 8 MB temporaries per iteration).
+//! - `midarrays`: the same loop at the sizes below the 4 MiB huge-page rule (2 K to 256 K elements,
+//!   16 KiB to 2 MiB), 2^27 elements per size: where jemalloc's page placement of large blocks
+//!   (`cache_oblivious`) decides whether `a`, `b`, `t` and `c` start at the same offset in a page.
+//!   Prints each size's seconds on stderr.
 //! - `touch`: first touch of a 256 MiB zeroed buffer, one write per 4 KiB page.
 //! - `hugegrow`: a `Vec<u8>` grown to 512 MiB by appending 64 KiB chunks, then dropped; 4 times.
 //! - `larson`: mimalloc-bench's `larson` (Paul Larson's server test, from Hoard), with a fixed amount
@@ -162,6 +166,24 @@ fn arrays() -> u64 {
         let c: Vec<f64> = t.iter().zip(&b).map(|(x, y)| x + y).collect();
         drop(t);
         acc += c[it * 4099 % N];
+    }
+    acc as u64
+}
+
+/// `arrays`' loop over vectors of 16 KiB to 2 MiB (see the module docs).
+fn midarrays() -> u64 {
+    let mut acc = 0.0;
+    for n in [1usize << 11, 1 << 13, 1 << 15, 1 << 17, 1 << 18] {
+        let start = std::time::Instant::now();
+        let a: Vec<f64> = (0..n).map(|i| i as f64).collect();
+        let b: Vec<f64> = (0..n).map(|i| (n - i) as f64).collect();
+        for it in 0..(1usize << 27) / n {
+            let t: Vec<f64> = a.iter().map(|x| x * 2.0).collect();
+            let c: Vec<f64> = t.iter().zip(&b).map(|(x, y)| x + y).collect();
+            drop(t);
+            acc += black_box(&c)[it * 4099 % n];
+        }
+        eprintln!("midarrays n={n} secs={:.4}", start.elapsed().as_secs_f64());
     }
     acc as u64
 }
@@ -361,6 +383,7 @@ fn main() {
         "vecgrow" => vecgrow(),
         "btree" => btree(),
         "arrays" => arrays(),
+        "midarrays" => midarrays(),
         "touch" => touch(),
         "hugegrow" => hugegrow(),
         "heap1g" => heap1g(),
@@ -368,7 +391,7 @@ fn main() {
         "cache-scratch" => cache_scratch(),
         _ => {
             eprintln!(
-                "usage: workload churn|mt-churn|vecgrow|btree|arrays|touch|hugegrow|heap1g|larson|cache-scratch"
+                "usage: workload churn|mt-churn|vecgrow|btree|arrays|midarrays|touch|hugegrow|heap1g|larson|cache-scratch"
             );
             std::process::exit(2);
         }
