@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VARIANTS=${VARIANTS:-"system jemalloc mimalloc aligned tracked tracked-dwarf dhat"}
-WORKLOADS=${WORKLOADS:-"churn mt-churn vecgrow btree arrays touch hugegrow larson cache-scratch"}
+WORKLOADS=${WORKLOADS:-"churn mt-churn vecgrow btree arrays midarrays touch hugegrow larson cache-scratch"}
 RUNS=${RUNS:-5}
 SECTION=${SECTION:-all}
 OUT=target/compare

@@ -15,8 +15,9 @@
 //!   size class (`sz_large_pad`), to spread many blocks' first cache lines over the cache sets.
 //!   With `false` a large block starts on a page boundary and takes exactly its class's pages.
 //!   Measured (`benches/RESULTS.md` section 15, this 2-vCPU EPYC): `vecgrow`, whose 1000 live
-//!   vectors are mostly 16–32 KiB, peaks at 27.4 MiB instead of 32.5 MiB and runs 0.91× the time;
-//!   no other workload moved. Page-aligned starts would cost where loads and stores of different
+//!   vectors are mostly 16–32 KiB, peaks at 27.4 MiB instead of 32.4 MiB and takes 6 500 page
+//!   faults instead of 7 840 (its time moved less than this machine's noise); no other workload's
+//!   peak moved. Page-aligned starts would cost where loads and stores of different
 //!   arrays at the same offset in a page falsely depend on each other (4 KiB aliasing), but the
 //!   NumPy-style loop `t = a*2; c = t + b` on 16 KiB to 2 MiB vectors ran as fast with its four
 //!   vectors all page-aligned as staggered by 1 KiB or at random 64-byte offsets (within 1.2%;
@@ -30,6 +31,12 @@
 //! 9.9 MB → 14.3 MB (each thread's arena on huge pages), past the 1.1× budget this crate keeps
 //! against raw jemalloc. A program whose heap is large and long-lived can still ask for it with
 //! `_RJEM_MALLOC_CONF=thp:always`. `metadata_thp:always` nearly doubled `churn`'s peak RSS.
+//!
+//! Left out too: larger slabs for small blocks (`slab_sizes:1-4096:16`). They cut `churn`'s
+//! instructions by 13% and `btree`'s by 3%, but a slab returns to the page allocator only when every
+//! block in it is free: after freeing 90% of 3 M random 8–1024-byte blocks, jemalloc kept all
+//! 1 647 MiB active against 1 285 MiB with its own slab sizes (`benches/src/bin/slab_fragment.rs`,
+//! `benches/RESULTS.md` section 15).
 //!
 //! The environment variable `_RJEM_MALLOC_CONF` is read after this string, so a user can still
 //! override any option at run time (e.g. `_RJEM_MALLOC_CONF=oversize_threshold:8388608`).

@@ -24,7 +24,7 @@
 //!    takes exactly its size class's pages, where jemalloc's default gives each one a page more to
 //!    start it at a random cache line (`cache_oblivious`, see [`config`]): 2048 blocks of 20 KiB
 //!    take 40 MiB of pages, not 48 MiB (`tests/stats.rs`), and a heap of 1000 growing vectors
-//!    peaks 16% lower (`vecgrow`, `benches/RESULTS.md` section 15).
+//!    peaks 15% lower (`vecgrow`, `benches/RESULTS.md` section 15).
 //!
 //! ```
 //! #[global_allocator]
