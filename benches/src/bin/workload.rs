@@ -157,17 +157,22 @@ fn btree() -> u64 {
 
 /// `a * 2.0 + b` the NumPy way: each operator allocates its result.
 fn arrays() -> u64 {
-    const N: usize = 1 << 20;
-    let a: Vec<f64> = (0..N).map(|i| i as f64).collect();
-    let b: Vec<f64> = (0..N).map(|i| (N - i) as f64).collect();
+    numpy_loop(1 << 20, 200) as u64
+}
+
+/// `iters` times `c = a*2.0 + b` over `n`-element f64 vectors, each operation allocating its
+/// result (a temporary `t`, then `c`), as NumPy does.
+fn numpy_loop(n: usize, iters: usize) -> f64 {
+    let a: Vec<f64> = (0..n).map(|i| i as f64).collect();
+    let b: Vec<f64> = (0..n).map(|i| (n - i) as f64).collect();
     let mut acc = 0.0;
-    for it in 0..200 {
+    for it in 0..iters {
         let t: Vec<f64> = a.iter().map(|x| x * 2.0).collect();
         let c: Vec<f64> = t.iter().zip(&b).map(|(x, y)| x + y).collect();
         drop(t);
-        acc += c[it * 4099 % N];
+        acc += c[it * 4099 % n];
     }
-    acc as u64
+    acc
 }
 
 /// `arrays`' loop over vectors of 16 KiB to 2 MiB (see the module docs).
@@ -175,14 +180,7 @@ fn midarrays() -> u64 {
     let mut acc = 0.0;
     for n in [1usize << 11, 1 << 13, 1 << 15, 1 << 17, 1 << 18] {
         let start = std::time::Instant::now();
-        let a: Vec<f64> = (0..n).map(|i| i as f64).collect();
-        let b: Vec<f64> = (0..n).map(|i| (n - i) as f64).collect();
-        for it in 0..(1usize << 27) / n {
-            let t: Vec<f64> = a.iter().map(|x| x * 2.0).collect();
-            let c: Vec<f64> = t.iter().zip(&b).map(|(x, y)| x + y).collect();
-            drop(t);
-            acc += black_box(&c)[it * 4099 % n];
-        }
+        acc += numpy_loop(n, (1 << 27) / n);
         eprintln!("midarrays n={n} secs={:.4}", start.elapsed().as_secs_f64());
     }
     acc as u64
