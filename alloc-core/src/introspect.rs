@@ -17,6 +17,10 @@ use std::fmt;
 ///   of this process) and not yet freed.
 #[inline]
 pub unsafe fn usable_size(ptr: *const u8) -> usize {
+    // SAFETY: the caller guarantees a live block of this process's allocator.
+    if let Some(len) = unsafe { crate::small::usable_size(ptr) } {
+        return len; // a block of `crate::small`
+    }
     if let Some(len) = crate::mapped::usable_size(ptr) {
         return len; // a block in a mapping of its own (`crate::mapped`)
     }
@@ -125,7 +129,8 @@ fn advance_epoch() -> Result<(), StatsError> {
     }
 }
 
-/// jemalloc's current global statistics.
+/// The allocator's current global statistics: jemalloc's, plus the blocks of [`crate::mapped`]
+/// and [`crate::small`], which jemalloc does not see.
 ///
 /// ```
 /// let before = alloc_core::stats().unwrap();
@@ -139,11 +144,13 @@ pub fn stats() -> Result<AllocatorStats, StatsError> {
         cached_bytes: cached,
         ..
     } = crate::mapped::totals();
+    // Nor are `crate::small`'s.
+    let small = crate::small::stats();
     Ok(AllocatorStats {
-        allocated: read(c"stats.allocated")? + live,
-        active: read(c"stats.active")? + live,
-        resident: read(c"stats.resident")? + live + cached,
-        mapped: read(c"stats.mapped")? + live,
+        allocated: read(c"stats.allocated")? + live + small.allocated,
+        active: read(c"stats.active")? + live + small.active,
+        resident: read(c"stats.resident")? + live + cached + small.resident,
+        mapped: read(c"stats.mapped")? + live + small.mapped,
         retained: read(c"stats.retained")?,
     })
 }

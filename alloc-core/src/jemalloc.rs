@@ -1,8 +1,11 @@
-//! The `GlobalAlloc` impl: [`policy::flags`] decides, jemalloc allocates, big blocks get huge pages.
+//! The `GlobalAlloc` impl: [`policy::flags`] decides, [`small`] or jemalloc allocates, big blocks
+//! get huge pages.
 //!
 //! Every method is `#[inline]`: a wrapper without it cost about 12% on the churn workload. When the
-//! policy asks for no flags, the plain `malloc`/`calloc`/`realloc` entry points are used, exactly as
-//! `tikv_jemallocator::Jemalloc` does, so the common path is the same machine code as raw jemalloc.
+//! policy asks for no flags, blocks of up to [`small::SMALL_MAX`] (4 KiB) come from [`small`]'s
+//! thread-owned pages (one out-of-line call, as jemalloc's `malloc` is), larger ones from the plain
+//! `malloc`/`calloc`/`realloc` entry points, exactly as `tikv_jemallocator::Jemalloc` does; a free
+//! tells the two apart with one range check.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::c_void;
@@ -13,6 +16,7 @@ use tikv_jemalloc_sys as ffi;
 use crate::config::{ConfPtr, JEMALLOC_MALLOC_CONF, JEMALLOC_MALLOC_CONF_UNPREFIXED};
 use crate::mapped::{self, Resized};
 use crate::policy;
+use crate::small;
 
 /// jemalloc with 64-byte alignment for blocks of 256 bytes or more, transparent huge pages for
 /// blocks of 4 MiB or more, and large temporaries kept for reuse (see the crate docs).
@@ -137,6 +141,10 @@ unsafe fn realloc_mapped(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut 
         }
         Resized::NotMapped => {}
     }
+    if small::owns(ptr) {
+        // SAFETY: one of `small`'s blocks, with the caller's `realloc` contract.
+        return unsafe { realloc_out_of_small(ptr, layout, new_size) };
+    }
     // A jemalloc block (of any size: the registry may have been full when it was made).
     if mapped::wanted(new_size, align)
         && let Some(new) = mapped::alloc(new_size, false)
@@ -153,6 +161,68 @@ unsafe fn realloc_mapped(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut 
     // SAFETY: as in `GlobalAlloc::realloc` below: a live jemalloc block and the new size's flags.
     let new = unsafe { ffi::rallocx(ptr.cast(), new_size, flags) };
     after_alloc(new.cast(), new_size)
+}
+
+/// A block of `size` bytes that takes no flags: from [`small`] up to [`small::SMALL_MAX`] bytes
+/// (jemalloc when that layer cannot serve it), else jemalloc's `malloc`.
+#[inline]
+fn alloc_natural(size: usize) -> *mut u8 {
+    if size <= small::SMALL_MAX {
+        return alloc_small(size);
+    }
+    // SAFETY: a non-zero size (the caller's `GlobalAlloc` contract); no flags.
+    unsafe { ffi::malloc(size).cast() }
+}
+
+/// [`alloc_natural`] of a small block. Out of line, like jemalloc's `malloc`: inlined into a
+/// tight loop (the `churn` workload), the fast path's registers made the caller spill its own.
+#[inline(never)]
+fn alloc_small(size: usize) -> *mut u8 {
+    let p = small::alloc(size);
+    if !p.is_null() {
+        return p;
+    }
+    // SAFETY: a non-zero size (the caller's `GlobalAlloc` contract); no flags.
+    unsafe { ffi::malloc(size).cast() }
+}
+
+/// Frees a block made with no flags: [`small`]'s if it lies in its range, else jemalloc's.
+///
+/// # Safety
+///
+/// `ptr` is live in this allocator, made (or last reallocated) with `size` and no flags.
+#[inline]
+unsafe fn free_natural(ptr: *mut u8, size: usize) {
+    if small::owns(ptr) {
+        // SAFETY: one of `small`'s live blocks, of `size` (caller).
+        return unsafe { small::free(ptr, size) };
+    }
+    // SAFETY: a jemalloc block made with `size` and no flags (caller).
+    unsafe { ffi::sdallocx(ptr.cast(), size, 0) }
+}
+
+/// `realloc` of one of [`small`]'s blocks to a size or alignment it does not serve in place:
+/// a new block from the allocator's own `alloc`, the contents, then the old block freed.
+///
+/// # Safety
+///
+/// `ptr` is one of `small`'s live blocks with `layout`; `new_size` is non-zero and
+/// `Layout::from_size_align(new_size, layout.align())` is valid (`GlobalAlloc::realloc`).
+#[cold]
+#[inline(never)]
+unsafe fn realloc_out_of_small(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+    // SAFETY: `GlobalAlloc::realloc`'s contract makes the new layout valid.
+    let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+    // SAFETY: a non-zero size; then both blocks are live and distinct and the smaller size fits
+    // both; the old block goes back with the layout it was made with. On failure it stays.
+    unsafe {
+        let new = AlignedAlloc::new().alloc(new_layout);
+        if !new.is_null() {
+            ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+            small::free(ptr, layout.size());
+        }
+        new
+    }
 }
 
 /// `realloc` of a block of at most [`policy::COPY_REALLOC_MAX`] bytes made without flags, to a
@@ -172,15 +242,14 @@ unsafe fn realloc_copy(ptr: *mut u8, old_size: usize, new_size: usize) -> *mut u
         // `new_size` names the class it was made in.
         return ptr;
     }
-    // SAFETY: a non-zero size; no flags, as the policy asks for `new_size` (under 4 MiB, so no
-    // huge-page advice either).
-    let new: *mut u8 = unsafe { ffi::malloc(new_size) }.cast();
+    // No flags, as the policy asks for `new_size` (under 4 MiB, so no huge-page advice either).
+    let new = alloc_natural(new_size);
     if !new.is_null() {
         // SAFETY: both blocks are live and distinct, and the smaller size fits both; the old block
         // goes back with the size and flags (none) it was made with. On failure it stays as it was.
         unsafe {
             ptr::copy_nonoverlapping(ptr, new, old_size.min(new_size));
-            ffi::sdallocx(ptr.cast(), old_size, 0);
+            free_natural(ptr, old_size);
         }
     }
     new
@@ -197,9 +266,9 @@ unsafe impl GlobalAlloc for AlignedAlloc {
         if flags != 0 {
             return alloc_flagged(layout, flags, false);
         }
-        // SAFETY: the caller guarantees a non-zero size. No flags: the natural size class gives
-        // the policy's alignment, and the block is under 4 MiB (larger ones always have flags).
-        unsafe { ffi::malloc(layout.size()).cast() }
+        // No flags: the natural size class gives the policy's alignment (in `small` as in
+        // jemalloc), and the block is under 4 MiB (larger ones always have flags).
+        alloc_natural(layout.size())
     }
 
     #[inline]
@@ -208,8 +277,17 @@ unsafe impl GlobalAlloc for AlignedAlloc {
         if flags != 0 {
             return alloc_flagged(layout, flags, true);
         }
+        let size = layout.size();
+        if size <= small::SMALL_MAX {
+            let p = small::alloc(size);
+            if !p.is_null() {
+                // SAFETY: a fresh block of at least `size` bytes (a recycled one is not zero).
+                unsafe { ptr::write_bytes(p, 0, size) };
+                return p;
+            }
+        }
         // SAFETY: as in `alloc`. jemalloc zeroes lazily: pages fresh from the kernel are not memset.
-        unsafe { ffi::calloc(1, layout.size()).cast() }
+        unsafe { ffi::calloc(1, size).cast() }
     }
 
     #[inline]
@@ -220,9 +298,9 @@ unsafe impl GlobalAlloc for AlignedAlloc {
             return unsafe { dealloc_flagged(ptr, layout, flags) };
         }
         // SAFETY: the caller guarantees `ptr` came from this allocator with `layout`, so it was
-        // made (or last reallocated) with the same flags, 0: a jemalloc block (`mapped` serves only
-        // blocks of 32 MiB or more, which have flags).
-        unsafe { ffi::sdallocx(ptr.cast(), layout.size(), 0) }
+        // made (or last reallocated) with the same flags, 0: `small`'s or jemalloc's (`mapped`
+        // serves only blocks of 32 MiB or more, which have flags).
+        unsafe { free_natural(ptr, layout.size()) }
     }
 
     #[inline]
@@ -238,6 +316,10 @@ unsafe impl GlobalAlloc for AlignedAlloc {
         {
             // SAFETY: the caller's contract for `realloc`; both sizes take no flags.
             return unsafe { realloc_copy(ptr, layout.size(), new_size) };
+        }
+        if small::owns(ptr) {
+            // SAFETY: one of `small`'s blocks (to a size that takes flags), the caller's contract.
+            return unsafe { realloc_out_of_small(ptr, layout, new_size) };
         }
         // SAFETY: `ptr` is live with `layout` (caller's contract) and `new_size` is non-zero; the
         // flags for the new size are what `dealloc` will later compute from `(new_size, align)`.

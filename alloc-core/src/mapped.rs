@@ -1,5 +1,5 @@
-//! Blocks of [`policy::MAP_THRESHOLD`] bytes or more in mappings of their own, grown and shrunk by
-//! moving pages (`mremap`) instead of copying them.
+//! Blocks of [`policy::MAP_THRESHOLD`](crate::policy::MAP_THRESHOLD) bytes or more in mappings
+//! of their own, grown and shrunk by moving pages (`mremap`) instead of copying them.
 //!
 //! jemalloc grows a block by allocating a new one and copying: a `Vec<u8>` grown to 512 MiB copies
 //! 512 MiB on the way and, for the length of each copy, holds both blocks (the `hugegrow` workload,
@@ -7,10 +7,11 @@
 //! instead; so does this module, for the blocks it serves:
 //!
 //! - **Mappings.** A block of `size` bytes gets a private anonymous mapping of `size` rounded up to
-//!   [`policy::HUGE_PAGE_SIZE`], 2 MiB-aligned and advised `MADV_HUGEPAGE` (the guarantees of
-//!   blocks of 4 MiB or more hold). Growth first tries to extend the mapping in place, then moves
-//!   it (`MREMAP_MAYMOVE | MREMAP_FIXED`) to a 2 MiB-aligned range reserved for it; shrinking
-//!   gives the tail back. A block shrunk below the threshold moves to jemalloc (one copy).
+//!   [`policy::HUGE_PAGE_SIZE`](crate::policy::HUGE_PAGE_SIZE), 2 MiB-aligned and advised
+//!   `MADV_HUGEPAGE` (the guarantees of blocks of 4 MiB or more hold). Growth first tries to
+//!   extend the mapping in place, then moves it (`MREMAP_MAYMOVE | MREMAP_FIXED`) to a 2 MiB-aligned
+//!   range reserved for it; shrinking gives the tail back. A block shrunk below the threshold
+//!   moves to jemalloc (one copy).
 //! - **The registry** is a fixed table of [`MAX_MAPPINGS`] words, one per live mapping (its
 //!   address and length in 2 MiB units, packed), claimed and released with atomic
 //!   compare-and-swap: no lock, no allocation. `dealloc`, `realloc` and [`crate::usable_size`] of a

@@ -1,0 +1,489 @@
+//! `alloc_core::small`, the thread-owned pages for blocks of up to 1 KiB, against the real kernel
+//! and real threads: frees from other threads, thread exit and adoption, fork, the statistics,
+//! and the fallbacks to jemalloc (range refused, range used up, turned off).
+//!
+//! Tests whose figures are process-wide, or which need to know every thread that exits, run in a
+//! child process of their own (this binary run again on one test, [`in_child`]).
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::collections::HashSet;
+use std::sync::mpsc;
+
+use alloc_core::small::{self, PAGE_SIZE, SEGMENT_SIZE, SMALL_MAX};
+use alloc_core::{AlignedAlloc, policy, usable_size};
+
+#[global_allocator]
+static GLOBAL: AlignedAlloc = AlignedAlloc::new();
+
+const CHILD: &str = "ALLOC_CORE_SMALL_TEST_CHILD";
+
+/// Runs test `name` of this binary in a child process with `env` set (and `limit_as`, if given,
+/// as its address-space limit from its first instruction on); true in the child, which then runs
+/// the test's body. The parent asserts the child printed `child ok`.
+fn in_child(name: &str, env: &[(&str, &str)], limit_as: Option<u64>) -> bool {
+    if std::env::var_os(CHILD).is_some() {
+        return true;
+    }
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", name, "--nocapture", "--test-threads", "1"])
+        .env(CHILD, "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    if let Some(bytes) = limit_as {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs in the forked child before `exec` and only calls
+        // `setrlimit`, which is async-signal-safe and allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("child ok"),
+        "child {name} failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}
+
+/// The byte a block at `addr` of `size` bytes holds at offset `i`.
+fn byte(addr: usize, i: usize) -> u8 {
+    (addr >> 4).wrapping_add(i * 7) as u8
+}
+
+fn alloc_filled(size: usize) -> usize {
+    let layout = Layout::from_size_align(size, 1).unwrap();
+    // SAFETY: a non-zero size.
+    let p = unsafe { GLOBAL.alloc(layout) };
+    assert!(!p.is_null());
+    for i in 0..size {
+        // SAFETY: inside the block just made.
+        unsafe { *p.add(i) = byte(p as usize, i) };
+    }
+    p as usize
+}
+
+/// Checks the contents [`alloc_filled`] wrote, then frees the block.
+fn check_and_free(addr: usize, size: usize) {
+    let p = addr as *mut u8;
+    for i in 0..size {
+        // SAFETY: a live block of `size` bytes.
+        let got = unsafe { *p.add(i) };
+        assert_eq!(got, byte(addr, i), "byte {i} of {size} at {addr:#x}");
+    }
+    // SAFETY: made by `alloc_filled` with this size and alignment 1.
+    unsafe { GLOBAL.dealloc(p, Layout::from_size_align(size, 1).unwrap()) };
+}
+
+fn segment(addr: usize) -> usize {
+    addr & !(SEGMENT_SIZE - 1)
+}
+
+fn page(addr: usize) -> usize {
+    addr & !(PAGE_SIZE - 1)
+}
+
+#[test]
+fn small_blocks_come_from_the_range_with_jemallocs_classes() {
+    let (base, len) = {
+        let _warm = Box::new(1u8);
+        small::region().expect("the range is reserved on this machine")
+    };
+    assert!(len >= small::MIN_REGION_SIZE && base % SEGMENT_SIZE == 0);
+    for size in 1..=SMALL_MAX {
+        let a = alloc_filled(size);
+        assert!(small::owns(a as *const u8), "size {size} at {a:#x}");
+        // SAFETY: a live block.
+        let usable = unsafe { usable_size(a as *const u8) };
+        assert_eq!(usable, policy::size_class(size));
+        if size >= policy::SIMD_THRESHOLD {
+            assert_eq!(a % policy::SIMD_ALIGN, 0, "size {size}");
+        }
+        assert_eq!(a % policy::size_class(size).min(16), 0, "size {size}");
+        check_and_free(a, size);
+    }
+    // Larger blocks, and small ones asking for more alignment than their class gives, are
+    // jemalloc's.
+    let big = alloc_filled(SMALL_MAX + 1);
+    assert!(!small::owns(big as *const u8));
+    check_and_free(big, SMALL_MAX + 1);
+    let layout = Layout::from_size_align(48, 64).unwrap();
+    // SAFETY: a non-zero size.
+    let p = unsafe { GLOBAL.alloc(layout) };
+    assert!(!small::owns(p) && (p as usize).is_multiple_of(64));
+    // SAFETY: made just above with `layout`.
+    unsafe { GLOBAL.dealloc(p, layout) };
+}
+
+#[test]
+fn recycled_blocks_are_zeroed_by_alloc_zeroed() {
+    let layout = Layout::from_size_align(200, 8).unwrap();
+    let mut seen = HashSet::new();
+    for _ in 0..64 {
+        // SAFETY: a non-zero size; the block is filled, then freed with its layout.
+        let p = unsafe { GLOBAL.alloc(layout) };
+        seen.insert(p as usize);
+        // SAFETY: 200 bytes of the live block, then the block with its layout.
+        unsafe {
+            p.write_bytes(0xff, 200);
+            GLOBAL.dealloc(p, layout);
+        }
+    }
+    // SAFETY: a non-zero size.
+    let z = unsafe { GLOBAL.alloc_zeroed(layout) };
+    assert!(seen.contains(&(z as usize)), "not a recycled block");
+    // SAFETY: 200 live bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(z, 200) };
+    assert!(bytes.iter().all(|&b| b == 0));
+    // SAFETY: made just above with `layout`.
+    unsafe { GLOBAL.dealloc(z, layout) };
+}
+
+#[test]
+fn realloc_moves_blocks_into_and_out_of_the_range() {
+    // SAFETY: each call gets the live block and layout of the previous one.
+    unsafe {
+        let mut layout = Layout::from_size_align(24, 8).unwrap();
+        let mut p = GLOBAL.alloc(layout);
+        for i in 0..24 {
+            *p.add(i) = i as u8;
+        }
+        for new_size in [40, 1000, 1025, 5000, 700, 100 << 10, 30, 64, 5 << 20, 16] {
+            let old_size = layout.size();
+            p = GLOBAL.realloc(p, layout, new_size);
+            assert!(!p.is_null());
+            for i in 0..16 {
+                assert_eq!(*p.add(i), i as u8, "after realloc to {new_size}");
+            }
+            // Into the range from blocks `realloc` resizes itself (up to 32 KiB); a larger
+            // block shrinks inside jemalloc, as before.
+            let small = new_size <= SMALL_MAX && old_size <= policy::COPY_REALLOC_MAX;
+            let in_class = policy::size_class(new_size) == policy::size_class(old_size);
+            if !in_class {
+                assert_eq!(small::owns(p), small, "{old_size} -> {new_size}");
+            }
+            layout = Layout::from_size_align(new_size, 8).unwrap();
+        }
+        GLOBAL.dealloc(p, layout);
+    }
+}
+
+/// 8 threads, each allocating blocks of every small size and handing them to the next thread,
+/// which checks and frees them: every free is from a thread that does not own the page.
+#[test]
+fn eight_threads_free_each_others_blocks() {
+    const THREADS: usize = 8;
+    const BLOCKS: usize = 20_000;
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..THREADS)
+        .map(|_| mpsc::channel::<Vec<(usize, usize)>>())
+        .unzip();
+    let mut rxs: Vec<_> = rxs.into_iter().map(Some).collect();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let tx = txs[(t + 1) % THREADS].clone();
+            let rx = rxs[t].take().unwrap();
+            std::thread::spawn(move || {
+                let mut batch = Vec::new();
+                for i in 0..BLOCKS {
+                    let size = 1 + (i * 37 + t * 101) % SMALL_MAX;
+                    batch.push((alloc_filled(size), size));
+                    if batch.len() == 500 {
+                        tx.send(std::mem::take(&mut batch)).unwrap();
+                    }
+                }
+                tx.send(batch).unwrap();
+                drop(tx);
+                let mut freed = 0;
+                while let Ok(batch) = rx.recv() {
+                    for (a, size) in batch {
+                        check_and_free(a, size);
+                        freed += 1;
+                    }
+                    if freed == BLOCKS {
+                        break;
+                    }
+                }
+                freed
+            })
+        })
+        .collect();
+    drop(txs);
+    for h in handles {
+        assert_eq!(h.join().unwrap(), BLOCKS);
+    }
+}
+
+/// A thread fills whole pages, another thread frees every block, and the first allocates as many
+/// again: it gets them from its own pages, so the frees into its full pages reached it.
+#[test]
+fn frees_into_full_pages_reach_their_owner() {
+    const N: usize = 40 * (PAGE_SIZE / 64);
+    let (to_freer, freer_rx) = mpsc::channel::<Vec<usize>>();
+    let (done_tx, done) = mpsc::channel::<()>();
+    let freer = std::thread::spawn(move || {
+        for batch in freer_rx {
+            for a in batch {
+                check_and_free(a, 64);
+            }
+            done_tx.send(()).unwrap();
+        }
+    });
+    let owner = std::thread::spawn(move || {
+        let first: Vec<usize> = (0..N).map(|_| alloc_filled(64)).collect();
+        let pages: HashSet<usize> = first.iter().map(|&a| page(a)).collect();
+        to_freer.send(first).unwrap();
+        done.recv().unwrap();
+        let second: Vec<usize> = (0..N).map(|_| alloc_filled(64)).collect();
+        let outside = second
+            .iter()
+            .filter(|&&a| !pages.contains(&page(a)))
+            .count();
+        for &a in &second {
+            check_and_free(a, 64);
+        }
+        (pages.len(), outside)
+    });
+    let (pages, outside) = owner.join().unwrap();
+    freer.join().unwrap();
+    assert!(pages >= 40, "{pages} pages");
+    assert_eq!(
+        outside, 0,
+        "blocks of the second round outside the first round's {pages} pages"
+    );
+}
+
+/// A thread exits with blocks live; they stay valid, other threads free them, and the next thread
+/// that needs a segment adopts the exited thread's (a child process, so no other test's threads
+/// exit meanwhile).
+#[test]
+fn an_exited_threads_segments_are_adopted() {
+    if !in_child("an_exited_threads_segments_are_adopted", &[], None) {
+        return;
+    }
+    let blocks = std::thread::spawn(|| {
+        (0..30_000)
+            .map(|i| (alloc_filled(16 + i % 200), 16 + i % 200))
+            .collect::<Vec<_>>()
+    })
+    .join()
+    .unwrap();
+    let segments: HashSet<usize> = blocks.iter().map(|&(a, _)| segment(a)).collect();
+    // Half freed from this thread (into an abandoned segment), half kept.
+    let (freed, kept): (Vec<_>, Vec<_>) = blocks
+        .into_iter()
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 0);
+    for (_, (a, size)) in freed {
+        check_and_free(a, size);
+    }
+    let adopted = std::thread::spawn(move || {
+        let mine: Vec<_> = (0..20_000)
+            .map(|i| (alloc_filled(16 + i % 200), 16 + i % 200))
+            .collect();
+        let inside = mine
+            .iter()
+            .filter(|&&(a, _)| segments.contains(&segment(a)))
+            .count();
+        for (a, size) in mine {
+            check_and_free(a, size);
+        }
+        inside
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        adopted, 20_000,
+        "blocks of the new thread in the exited thread's segments"
+    );
+    for (_, (a, size)) in kept {
+        check_and_free(a, size);
+    }
+    println!("child ok");
+}
+
+/// The statistics count small blocks exactly, whichever thread frees them and whether their
+/// owner has exited (a child process: the figures are process-wide).
+#[test]
+fn statistics_count_small_blocks_across_threads_and_exits() {
+    if !in_child(
+        "statistics_count_small_blocks_across_threads_and_exits",
+        &[],
+        None,
+    ) {
+        return;
+    }
+    const N: usize = 100_000;
+    let before = alloc_core::stats().unwrap();
+    let blocks = std::thread::spawn(|| {
+        (0..N)
+            .map(|i| alloc_filled(1 + i % 512))
+            .collect::<Vec<_>>()
+    })
+    .join()
+    .unwrap();
+    let expected: usize = (0..N).map(|i| policy::size_class(1 + i % 512)).sum();
+    let during = alloc_core::stats().unwrap();
+    let grown = during.allocated as isize - before.allocated as isize - (N * 8) as isize;
+    assert!(
+        (grown - expected as isize).abs() < 256 << 10,
+        "allocated grew by {grown} for {expected} bytes of blocks"
+    );
+    assert!(during.active >= during.allocated && during.resident >= during.active);
+    assert!(during.mapped >= during.resident);
+    for (i, a) in blocks.iter().enumerate() {
+        check_and_free(*a, 1 + i % 512);
+    }
+    drop(blocks);
+    let after = alloc_core::stats().unwrap();
+    let left = after.allocated as isize - before.allocated as isize;
+    assert!(
+        left.abs() < 256 << 10,
+        "{left} bytes still counted after every block was freed"
+    );
+    println!("child ok");
+}
+
+/// A child forked while another thread's blocks are live frees them, allocates, and exits.
+#[test]
+fn a_forked_child_frees_blocks_of_threads_it_does_not_have() {
+    let blocks = std::thread::spawn(|| {
+        (0..5000)
+            .map(|i| (alloc_filled(8 + i % 900), 8 + i % 900))
+            .collect::<Vec<_>>()
+    })
+    .join()
+    .unwrap();
+    let mine: Vec<_> = (0..5000)
+        .map(|i| (alloc_filled(8 + i % 900), 8 + i % 900))
+        .collect();
+    // SAFETY: the child uses only its copies of the blocks and the allocator, then leaves with
+    // `_exit` (no destructors, nothing of the parent's harness runs).
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let ok = std::panic::catch_unwind(|| {
+            for &(a, size) in blocks.iter().chain(&mine) {
+                check_and_free(a, size);
+            }
+            let again: Vec<_> = (0..20_000)
+                .map(|i| (alloc_filled(8 + i % 900), 8 + i % 900))
+                .collect();
+            for (a, size) in again {
+                check_and_free(a, size);
+            }
+        });
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(if ok.is_ok() { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child just forked.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child status {status}"
+    );
+    for (a, size) in blocks.into_iter().chain(mine) {
+        check_and_free(a, size);
+    }
+}
+
+#[test]
+fn turned_off_small_blocks_are_jemallocs() {
+    if !in_child(
+        "turned_off_small_blocks_are_jemallocs",
+        &[("ALLOC_CORE_SMALL", "off")],
+        None,
+    ) {
+        return;
+    }
+    let a = alloc_filled(100);
+    assert!(small::region().is_none() && !small::owns(a as *const u8));
+    // SAFETY: a live block.
+    assert_eq!(unsafe { usable_size(a as *const u8) }, 112);
+    check_and_free(a, 100);
+    println!("child ok");
+}
+
+/// Under an address-space limit too small for the range, every small block is jemalloc's.
+#[test]
+fn a_refused_range_leaves_small_blocks_to_jemalloc() {
+    if !in_child(
+        "a_refused_range_leaves_small_blocks_to_jemalloc",
+        &[],
+        Some(200 << 20),
+    ) {
+        return;
+    }
+    assert!(small::region().is_none());
+    let blocks: Vec<_> = (0..10_000)
+        .map(|i| (alloc_filled(1 + i % SMALL_MAX), 1 + i % SMALL_MAX))
+        .collect();
+    assert!(blocks.iter().all(|&(a, _)| !small::owns(a as *const u8)));
+    for (a, size) in blocks {
+        check_and_free(a, size);
+    }
+    println!("child ok");
+}
+
+/// Under a limit of 1 GiB the range is halved until it fits; once it is used up, small blocks
+/// come from jemalloc, and every block stays valid.
+#[test]
+fn a_smaller_range_and_a_used_up_one() {
+    if !in_child("a_smaller_range_and_a_used_up_one", &[], Some(1 << 30)) {
+        return;
+    }
+    let _warm = Box::new(1u8);
+    let (_, len) = small::region().expect("a smaller range");
+    assert!(
+        (small::MIN_REGION_SIZE..small::REGION_SIZE).contains(&len),
+        "{len}"
+    );
+    // 1 KiB blocks until one is jemalloc's: the range holds at most `len` bytes of them.
+    // Each block is marked in its first and last word only: the range is hundreds of MiB.
+    let layout = Layout::from_size_align(1024, 8).unwrap();
+    let mut blocks = Vec::with_capacity(len / 1024 + 1);
+    loop {
+        // SAFETY: a non-zero size.
+        let a = unsafe { GLOBAL.alloc(layout) };
+        assert!(!a.is_null());
+        // SAFETY: the two marks lie inside the 1024-byte block, 8-aligned.
+        unsafe {
+            a.cast::<usize>().write(a as usize);
+            a.add(1016).cast::<usize>().write(!(a as usize));
+        }
+        blocks.push(a);
+        if !small::owns(a) {
+            break;
+        }
+        assert!(
+            blocks.len() * 1024 <= len,
+            "more small blocks than the range holds"
+        );
+    }
+    assert!(
+        blocks.len() * 1024 > len / 2,
+        "the range ran out after {} blocks",
+        blocks.len()
+    );
+    for a in blocks {
+        // SAFETY: live blocks of `layout`, marked above.
+        unsafe {
+            assert_eq!(a.cast::<usize>().read(), a as usize);
+            assert_eq!(a.add(1016).cast::<usize>().read(), !(a as usize));
+            GLOBAL.dealloc(a, layout);
+        }
+    }
+    println!("child ok");
+}
