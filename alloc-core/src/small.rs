@@ -252,8 +252,8 @@ fn heap() -> *mut Heap {
     HEAP.with(UnsafeCell::get)
 }
 
-/// The start of the reserved range; until it is reserved, an address no user pointer has, so
-/// that [`owns`] is false for every block.
+/// The start of the reserved range (until then an address no user pointer has; [`LEN`] is 0
+/// then too, so [`owns`] is false for every block).
 static BASE: AtomicUsize = AtomicUsize::new(1 << 63);
 /// The reserved range's length (0 until reserved).
 static LEN: AtomicUsize = AtomicUsize::new(0);
@@ -933,9 +933,9 @@ fn region_ready() -> Region {
             )
         };
         if p != libc::MAP_FAILED {
-            // The length first: with the old base no pointer is in range whatever it is.
-            LEN.store(len, Release);
+            // The base first: while the length is 0 no pointer is in range, whatever the base.
             BASE.store((p as usize).next_multiple_of(SEGMENT_SIZE), Release);
+            LEN.store(len, Release);
             REGION.store(2, Release);
             return Region::Ready;
         }

@@ -25,15 +25,18 @@ enum Op {
     },
 }
 
-/// Sizes that straddle the 256-byte, 14-16 KiB (jemalloc's small classes end, large begin),
-/// `COPY_REALLOC_MAX` (32 KiB: `realloc` copies itself up to it), 4 MiB and `MAP_THRESHOLD` (32 MiB: blocks in mappings of their own)
-/// thresholds as well as spreading widely.
+/// Sizes that straddle the 256-byte, `small::SMALL_MAX` (4 KiB: blocks up to it come from
+/// thread-owned pages), 14-16 KiB (jemalloc's small classes end, large begin),
+/// `COPY_REALLOC_MAX` (32 KiB: `realloc` copies itself up to it), 4 MiB and `MAP_THRESHOLD`
+/// (32 MiB: blocks in mappings of their own) thresholds as well as spreading widely.
 fn size() -> impl Strategy<Value = usize> {
     const MAP: usize = policy::MAP_THRESHOLD;
     const COPY: usize = policy::COPY_REALLOC_MAX;
+    const SMALL: usize = alloc_core::small::SMALL_MAX;
     prop_oneof![
         4 => 1usize..=512,
         4 => 200usize..=300,
+        4 => SMALL - 512..=SMALL + 512,
         4 => (14usize << 10) - 2048..=(16 << 10) + 2048,
         4 => COPY - 4096..=COPY + 4096,
         4 => 512usize..=70_000,
