@@ -10,8 +10,8 @@
 //! 1-4 KiB classes were a quarter of the run (`benches/RESULTS.md` sections 14 and 16).
 //!
 //! Measured with callgrind, whole process (`benches/RESULTS.md` section 16), instructions before
-//! → after: `churn` 1 128 M → 974 M (raw jemalloc 1 082 M), `mt-churn` 2 266 M → 1 948 M,
-//! `btree` 1 859 M → 1 745 M (mimalloc 1 675 M), `vecgrow` 6 645 M → 6 619 M.
+//! → after: `churn` 1 128 M → 969 M (raw jemalloc 1 082 M), `mt-churn` 2 266 M → 1 937 M,
+//! `btree` 1 859 M → 1 746 M (mimalloc 1 675 M), `vecgrow` 6 645 M → 6 622 M.
 //!
 //! - **Same size classes as jemalloc's** (8, 16, 32, 48, ..., 3584, 4096), laid from 64 KiB-aligned
 //!   page starts as jemalloc lays them from page-aligned slabs, so a block has the alignment
@@ -22,16 +22,17 @@
 //!   committed until a segment is mapped), so `dealloc` tells these blocks from jemalloc's without
 //!   a lookup. The reservation shows in a process's virtual size (`VmSize`), not in its memory.
 //! - **Frees from other threads** go onto the page's atomic list (`xfree`), which the owner takes
-//!   back when the page runs out. A page that was full when such a free arrived is flagged in its
-//!   segment, and the owner is notified through a static table (never through its thread-local
-//!   memory, which may be gone).
+//!   back when the page runs out; each such free also flags its page in the segment and its owner
+//!   in a static table (never through the owner's thread-local memory, which may be gone), so a
+//!   page that had gone full comes back into use. The owner's own paths take no fence.
 //! - **Thread exit** (a `pthread` key destructor) abandons the thread's segments; the next thread
 //!   that needs a segment adopts one and takes over its pages. Blocks still live in them stay valid
 //!   and can be freed from any thread at any time. A child of `fork` keeps every block; the
 //!   segments of threads it does not have are never adopted there.
-//! - **Memory goes back** when a segment has no page in use: its pages are `MADV_DONTNEED`ed (the
-//!   segment's header page stays). A page that empties goes back to its segment, for any size
-//!   class to reuse; until the whole segment is empty its memory stays resident.
+//! - **Memory goes back:** a page that empties goes back to its segment, for any size class to
+//!   reuse; a thread keeps up to [`PURGE_LIMIT`] (1 MiB) of such pages resident and gives the
+//!   memory of the others to the kernel (`MADV_DONTNEED`), and a segment with no page in use gives
+//!   back all its pages but the header. A page with one live block stays (see [`PAGE_SIZE`]).
 //! - **Statistics:** [`crate::stats`] adds this layer's blocks to jemalloc's figures, exactly for
 //!   `allocated` (blocks handed out and not freed, whichever thread freed them), and the touched
 //!   bytes of its pages for `active` and `resident`.
@@ -64,10 +65,32 @@ use crate::policy;
 pub const SMALL_MAX: usize = 4096;
 /// A segment: the unit of memory a thread owns, aligned to its size.
 pub const SEGMENT_SIZE: usize = 4 << 20;
-/// A page: one size class's blocks. Page 0 of each segment holds the segment's headers.
+/// A page: one size class's blocks. The first page of each segment ([`HEADER_PAGES`]) holds the
+/// segment's headers. A page goes back only once every block in it is free, so larger pages keep
+/// more memory behind scattered survivors: with a random 10% of 500 000 blocks of 1-4 KiB kept,
+/// 1 183 MiB of pages stay active against jemalloc's 551 MiB (whose slabs of those classes hold
+/// 4-16 blocks). 16 KiB pages kept 580 MiB but made `churn` 1.4× slower in wall time (a page
+/// change every few blocks); 64 KiB is mimalloc's size for these classes too
+/// (`benches/RESULTS.md` section 16).
 pub const PAGE_SIZE: usize = 64 << 10;
 const PAGES: usize = SEGMENT_SIZE / PAGE_SIZE;
 const PAGE_SHIFT: u32 = PAGE_SIZE.trailing_zeros();
+/// 64-bit words of a mask with one bit per page.
+const WORDS: usize = PAGES / 64;
+/// The pages at a segment's start that hold its headers.
+pub const HEADER_PAGES: usize = size_of::<Segment>().div_ceil(PAGE_SIZE);
+/// Every page but the headers' free: a new segment's mask.
+const ALL_FREE: [u64; WORDS] = all_free();
+
+const fn all_free() -> [u64; WORDS] {
+    let mut m = [0u64; WORDS];
+    let mut i = HEADER_PAGES;
+    while i < PAGES {
+        m[i / 64] |= 1 << (i % 64);
+        i += 1;
+    }
+    m
+}
 /// The address range all segments come from: reserved (not committed) at first use. Where the
 /// kernel (or a tool such as valgrind) refuses that much, halves of it are tried down to
 /// [`MIN_REGION_SIZE`].
@@ -132,8 +155,8 @@ struct Block {
 /// A page's header, in its segment's first page.
 ///
 /// Fields in `UnsafeCell`s are the owner thread's alone (ownership passes through `owner` and the
-/// abandoned stack with release/acquire); the atomics are read by other threads too (`xfree` and
-/// `in_full` by frees from other threads, `used`, `block_size` and `touched` by [`stats`]).
+/// abandoned stack with release/acquire); the atomics are read by other threads too (`xfree` by
+/// frees from other threads, `used`, `block_size` and `touched` by [`stats`]).
 #[repr(C)]
 struct Page {
     /// Free blocks of this page, for the owner to allocate from and free to.
@@ -165,8 +188,8 @@ struct Page {
 struct Segment {
     /// The owning heap's id (its slot + 1), 0 while abandoned.
     owner: AtomicUsize,
-    /// Pages that received a free from another thread while they were full.
-    remote_full: AtomicU64,
+    /// Pages that received a free from another thread since the owner last looked.
+    remote_full: [AtomicU64; WORDS],
     /// Bytes of blocks on the pages' `xfree` lists (for [`stats`]).
     xfree_bytes: AtomicUsize,
     /// The next segment on the abandoned stack.
@@ -175,13 +198,12 @@ struct Segment {
     next_owned: UnsafeCell<*mut Segment>,
     next_free: UnsafeCell<*mut Segment>,
     in_free: UnsafeCell<bool>,
-    /// Bit i: page i is not in use (page 0, the headers, never is).
-    free_pages: UnsafeCell<u64>,
+    /// Bit i: page i is not in use (the header pages never are).
+    free_pages: UnsafeCell<[u64; WORDS]>,
     pages: [Page; PAGES],
 }
 
-const _: () = assert!(size_of::<Segment>() <= PAGE_SIZE);
-const _: () = assert!(PAGES == 64);
+const _: () = assert!(PAGES.is_multiple_of(64) && HEADER_PAGES < PAGES);
 
 /// What a thread needs: its pages per class, its segments. Lives in a const thread-local without
 /// a destructor, so that reaching it is an offset from the thread pointer.
@@ -193,6 +215,10 @@ struct Heap {
     /// Every owned segment, and the stack of those that may have free pages.
     owned: *mut Segment,
     free_segs: *mut Segment,
+    /// Pages in use in the heap's segments, and free pages there whose memory is still resident:
+    /// past [`PURGE_LIMIT`] of the latter, a page that empties is given back to the kernel.
+    pages_in_use: usize,
+    empty_resident: usize,
     /// 0 not started, 1 live, 2 no layer (exited, refused, or turned off).
     state: u8,
     /// The heap's id: its slot in [`NOTIFY`] plus one; `usize::MAX` (no segment's owner) while
@@ -235,6 +261,8 @@ impl Heap {
         avail: [ptr::null_mut(); CLASSES],
         owned: ptr::null_mut(),
         free_segs: ptr::null_mut(),
+        pages_in_use: 0,
+        empty_resident: 0,
         state: UNINIT,
         id: NO_ID,
     };
@@ -391,21 +419,22 @@ unsafe fn free_remote(ptr: *mut u8, size: usize) {
             (*block).next = head;
             match (*page)
                 .xfree
-                .compare_exchange_weak(head, block, SeqCst, Relaxed)
+                .compare_exchange_weak(head, block, Release, Relaxed)
             {
                 Ok(_) => break,
                 Err(now) => head = now,
             }
         }
-        // The owner sets `in_full` and then reads `xfree` again (both `SeqCst`), so either it saw
-        // this block or this thread sees the flag: a full page's free is never missed.
-        if (*page).in_full.load(SeqCst) {
-            (*seg).remote_full.fetch_or(1 << index, SeqCst);
-            let owner = (*seg).owner.load(Relaxed);
-            // An abandoned segment's owner is 0: no slot, nobody to tell (the adopter looks).
-            if let Some(flag) = NOTIFY.get(owner.wrapping_sub(1)) {
-                flag.store(true, Release);
-            }
+        // Then the page's bit and its owner's flag, after the push: an owner that sees the flag
+        // sees the bit, and one that takes the bit sees the block. The owner itself pays no
+        // fence for this (its pages going full is frequent, frees from other threads are not).
+        // `SeqCst` on the bit and on `owner` for an adopter (which stores `owner`, then takes
+        // the bits): if this load still reads 0, the adopter's take comes after this bit.
+        (*seg).remote_full[index / 64].fetch_or(1 << (index % 64), SeqCst);
+        let owner = (*seg).owner.load(SeqCst);
+        // An abandoned segment's owner is 0: no slot, nobody to tell (the adopter looks).
+        if let Some(flag) = NOTIFY.get(owner.wrapping_sub(1)) {
+            flag.store(true, Release);
         }
     }
 }
@@ -492,26 +521,46 @@ unsafe fn avail_remove(heap: *mut Heap, class: usize, page: *mut Page) {
     }
 }
 
-/// Returns an empty page to its segment; purges the segment's pages when none is in use.
+/// How many free pages with resident memory a heap keeps for reuse (1 MiB) before it gives the
+/// memory of each page that empties back to the kernel. A fixed number: a share of the pages in
+/// use, taken when pages empty, kept the share of the peak after the heap had shrunk (9 MiB of
+/// 64 MiB freed, `tests/small.rs`).
+pub const PURGE_LIMIT: usize = (1 << 20) / PAGE_SIZE;
+
+/// Returns an empty page to its segment. Its memory stays for reuse unless the heap already keeps
+/// [`PURGE_LIMIT`] such pages (then it goes back to the kernel), and the whole segment's goes back
+/// when none of its pages is in use.
 ///
 /// # Safety
 ///
 /// `heap` owns `seg`; `page` is one of its pages in use, with `used == 0`, in no list, not current.
 unsafe fn retire_page(heap: *mut Heap, seg: *mut Segment, page: *mut Page) {
-    // SAFETY: owner fields of the heap's own segment (caller).
+    // SAFETY: owner fields of the heap's own segment (caller); the page holds no live block.
     unsafe {
         let index = page.offset_from((&raw mut (*seg).pages).cast::<Page>()) as usize;
         (*page).block_size.store(0, Relaxed);
         *(*page).free.get() = ptr::null_mut();
-        let free_pages = (*seg).free_pages.get();
-        *free_pages |= 1 << index;
+        (*heap).pages_in_use = (*heap).pages_in_use.saturating_sub(1);
+        let free_pages = &mut *(*seg).free_pages.get();
+        free_pages[index / 64] |= 1 << (index % 64);
         if !*(*seg).in_free.get() {
             *(*seg).next_free.get() = (*heap).free_segs;
             (*heap).free_segs = seg;
             *(*seg).in_free.get() = true;
         }
-        if *free_pages == !1 {
-            purge(seg);
+        if (*page).touched.load(Relaxed) != 0 {
+            (*heap).empty_resident += 1;
+        }
+        if *free_pages == ALL_FREE {
+            purge(heap, seg);
+        } else if (*heap).empty_resident > PURGE_LIMIT && (*page).touched.load(Relaxed) != 0 {
+            (*page).touched.store(0, Relaxed);
+            (*heap).empty_resident -= 1;
+            libc::madvise(
+                seg.cast::<u8>().add(index * PAGE_SIZE).cast::<c_void>(),
+                PAGE_SIZE,
+                libc::MADV_DONTNEED,
+            );
         }
     }
 }
@@ -520,18 +569,22 @@ unsafe fn retire_page(heap: *mut Heap, seg: *mut Segment, page: *mut Page) {
 ///
 /// # Safety
 ///
-/// No page of `seg` is in use, and this thread owns it (or is abandoning it).
-unsafe fn purge(seg: *mut Segment) {
-    // SAFETY: the segment's pages after the header page are mapped and hold no live block.
+/// No page of `seg` is in use, and `heap`, this thread's, owns it.
+unsafe fn purge(heap: *mut Heap, seg: *mut Segment) {
+    // SAFETY: the segment's pages after the header pages are mapped and hold no live block.
     unsafe {
-        let mut touched = false;
-        for page in (*seg).pages.iter().skip(1) {
-            touched |= page.touched.swap(0, Relaxed) != 0;
+        let mut touched = 0;
+        for page in (*seg).pages.iter().skip(HEADER_PAGES) {
+            touched += (page.touched.load(Relaxed) != 0) as usize;
+            page.touched.store(0, Relaxed);
         }
-        if touched {
+        (*heap).empty_resident = (*heap).empty_resident.saturating_sub(touched);
+        if touched != 0 {
             libc::madvise(
-                seg.cast::<u8>().add(PAGE_SIZE).cast::<c_void>(),
-                SEGMENT_SIZE - PAGE_SIZE,
+                seg.cast::<u8>()
+                    .add(HEADER_PAGES * PAGE_SIZE)
+                    .cast::<c_void>(),
+                SEGMENT_SIZE - HEADER_PAGES * PAGE_SIZE,
                 libc::MADV_DONTNEED,
             );
         }
@@ -564,12 +617,9 @@ unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
                         .store((*page).used.load(Relaxed).wrapping_add(1), Relaxed);
                     return block.cast();
                 }
-                // Out of blocks: flag it full, then look once more for frees from other threads.
-                (*page).in_full.store(true, SeqCst);
-                if !(*page).xfree.load(SeqCst).is_null() {
-                    (*page).in_full.store(false, Relaxed);
-                    continue;
-                }
+                // Out of blocks (`refill` took any frees from other threads): flagged full, in no
+                // list, until a local free or a remote one's bit (`take_remote_full`) brings it back.
+                (*page).in_full.store(true, Relaxed);
                 (*heap).current[class] = EMPTY_PTR;
             }
             let next = (*heap).avail[class];
@@ -581,7 +631,8 @@ unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
             let id = (*heap).id;
             // `id` is a slot plus one while the heap is live: never out of the table.
             let notify = NOTIFY.get(id.wrapping_sub(1));
-            if notify.is_some_and(|n| n.swap(false, Relaxed)) {
+            // A load first: the swap is a locked instruction and the flag is mostly clear.
+            if notify.is_some_and(|n| n.load(Relaxed) && n.swap(false, AcqRel)) {
                 take_remote_full(heap);
                 if !(*heap).avail[class].is_null() {
                     continue;
@@ -629,9 +680,11 @@ unsafe fn refill(page: *mut Page) -> bool {
         let new_bump = bump + take * size;
         *(*page).bump.get() = new_bump;
         let start = bump & !(PAGE_SIZE - 1);
-        (*page)
-            .touched
-            .fetch_max((new_bump - start) as u32, Relaxed);
+        // Only the owner writes `touched` (a plain load and store, not a locked `fetch_max`).
+        let touched = (new_bump - start) as u32;
+        if touched > (*page).touched.load(Relaxed) {
+            (*page).touched.store(touched, Relaxed);
+        }
         *(*page).free.get() = first;
         true
     }
@@ -645,6 +698,10 @@ unsafe fn refill(page: *mut Page) -> bool {
 unsafe fn collect(page: *mut Page) -> bool {
     // SAFETY: the `xfree` list, once swapped out, is ours; its blocks are free blocks of this page.
     unsafe {
+        // A plain load first: the swap is a locked instruction, and the list is mostly empty.
+        if (*page).xfree.load(Relaxed).is_null() {
+            return false;
+        }
         let list = (*page).xfree.swap(ptr::null_mut(), Acquire);
         if list.is_null() {
             return false;
@@ -667,19 +724,34 @@ unsafe fn collect(page: *mut Page) -> bool {
     }
 }
 
-/// Puts every page flagged by a free from another thread while it was full back in its list.
+/// Puts every full page that a free from another thread flagged back in its list.
 ///
 /// # Safety
 ///
 /// `heap` is this thread's live heap.
 unsafe fn take_remote_full(heap: *mut Heap) {
-    // SAFETY: the heap's own segments and pages.
+    // SAFETY: the heap's own segments.
     unsafe {
         let mut seg = (*heap).owned;
         while !seg.is_null() {
-            let mut mask = (*seg).remote_full.swap(0, AcqRel);
+            take_remote_full_of(heap, seg);
+            seg = *(*seg).next_owned.get();
+        }
+    }
+}
+
+/// [`take_remote_full`] for one segment.
+///
+/// # Safety
+///
+/// `heap`, this thread's live heap, owns `seg`.
+unsafe fn take_remote_full_of(heap: *mut Heap, seg: *mut Segment) {
+    // SAFETY: the heap's own segment and pages.
+    unsafe {
+        for (word, bits) in (*seg).remote_full.iter().enumerate() {
+            let mut mask = bits.swap(0, SeqCst);
             while mask != 0 {
-                let index = mask.trailing_zeros() as usize;
+                let index = word * 64 + mask.trailing_zeros() as usize;
                 mask &= mask - 1;
                 let page = &raw mut (*seg).pages[index];
                 if (*page).block_size.load(Relaxed) != 0 && (*page).in_full.load(Relaxed) {
@@ -688,7 +760,6 @@ unsafe fn take_remote_full(heap: *mut Heap) {
                     avail_push(heap, page_class(page), page);
                 }
             }
-            seg = *(*seg).next_owned.get();
         }
     }
 }
@@ -706,13 +777,14 @@ unsafe fn fresh_page(heap: *mut Heap, class: usize) -> *mut Page {
         loop {
             let seg = (*heap).free_segs;
             if !seg.is_null() {
-                let free_pages = *(*seg).free_pages.get();
-                if free_pages == 0 {
+                let free_pages = &*(*seg).free_pages.get();
+                let Some(word) = free_pages.iter().position(|&w| w != 0) else {
                     (*heap).free_segs = *(*seg).next_free.get();
                     *(*seg).in_free.get() = false;
                     continue;
-                }
-                return init_page(seg, free_pages.trailing_zeros() as usize, class);
+                };
+                let index = word * 64 + free_pages[word].trailing_zeros() as usize;
+                return init_page(heap, seg, index, class);
             }
             if adopt(heap) {
                 let page = (*heap).avail[class];
@@ -735,15 +807,19 @@ unsafe fn fresh_page(heap: *mut Heap, class: usize) -> *mut Page {
 ///
 /// # Safety
 ///
-/// This thread owns `seg` and page `index` (≥ 1) is not in use.
-unsafe fn init_page(seg: *mut Segment, index: usize, class: usize) -> *mut Page {
+/// `heap`, this thread's, owns `seg`, and page `index` (≥ [`HEADER_PAGES`]) is not in use.
+unsafe fn init_page(heap: *mut Heap, seg: *mut Segment, index: usize, class: usize) -> *mut Page {
     // SAFETY: owner fields of an owned, unused page.
     unsafe {
         let page = &raw mut (*seg).pages[index];
         // Every class index in use came from `CLASS_OF`, so it is below `CLASSES`.
         let size = *CLASS_SIZE.get_unchecked(class) as usize;
         let start = seg as usize + index * PAGE_SIZE;
-        *(*seg).free_pages.get() &= !(1 << index);
+        (*(*seg).free_pages.get())[index / 64] &= !(1 << (index % 64));
+        (*heap).pages_in_use += 1;
+        if (*page).touched.load(Relaxed) != 0 {
+            (*heap).empty_resident = (*heap).empty_resident.saturating_sub(1);
+        }
         *(*page).free.get() = ptr::null_mut();
         (*page).used.store(0, Relaxed);
         (*page).block_size.store(size as u32, Relaxed);
@@ -764,11 +840,11 @@ unsafe fn init_page(seg: *mut Segment, index: usize, class: usize) -> *mut Page 
 unsafe fn own(heap: *mut Heap, seg: *mut Segment) {
     // SAFETY: nobody else owns `seg` (caller).
     unsafe {
-        (*seg).owner.store((*heap).id, Release);
+        (*seg).owner.store((*heap).id, SeqCst); // see `free_remote`
         *(*seg).next_owned.get() = (*heap).owned;
         (*heap).owned = seg;
         *(*seg).in_free.get() = false;
-        if *(*seg).free_pages.get() != 0 {
+        if *(*seg).free_pages.get() != [0; WORDS] {
             *(*seg).next_free.get() = (*heap).free_segs;
             (*heap).free_segs = seg;
             *(*seg).in_free.get() = true;
@@ -804,7 +880,7 @@ fn new_segment() -> *mut Segment {
     let seg = p.cast::<Segment>();
     // SAFETY: fresh zeroed memory, ours alone: zero is every field's empty state but the free
     // page mask.
-    unsafe { *(*seg).free_pages.get() = !1 };
+    unsafe { *(*seg).free_pages.get() = ALL_FREE };
     seg
 }
 
@@ -834,11 +910,13 @@ unsafe fn adopt(heap: *mut Heap) -> bool {
     // SAFETY: the segment is ours now: no heap owns it and it is off the stack.
     unsafe {
         own(heap, seg);
-        for index in 1..PAGES {
+        for index in HEADER_PAGES..PAGES {
             let page = &raw mut (*seg).pages[index];
             if (*page).block_size.load(Relaxed) == 0 {
+                (*heap).empty_resident += ((*page).touched.load(Relaxed) != 0) as usize;
                 continue;
             }
+            (*heap).pages_in_use += 1;
             *(*page).in_avail.get() = false;
             (*page).in_full.store(false, Relaxed);
             collect(page);
@@ -847,14 +925,12 @@ unsafe fn adopt(heap: *mut Heap) -> bool {
             } else if !(*(*page).free.get()).is_null() || *(*page).bump.get() < *(*page).end.get() {
                 avail_push(heap, page_class(page), page);
             } else {
-                (*page).in_full.store(true, SeqCst);
-                if !(*page).xfree.load(SeqCst).is_null() {
-                    (*page).in_full.store(false, Relaxed);
-                    collect(page);
-                    avail_push(heap, page_class(page), page);
-                }
+                (*page).in_full.store(true, Relaxed);
             }
         }
+        // Frees from other threads that read `owner` as 0 (before `own` stored ours) set their
+        // pages' bits and told nobody: taken here.
+        take_remote_full_of(heap, seg);
     }
     true
 }
@@ -1024,7 +1100,7 @@ unsafe fn abandon(heap: *mut Heap) {
         let mut seg = (*heap).owned;
         while !seg.is_null() {
             let next = *(*seg).next_owned.get();
-            for index in 1..PAGES {
+            for index in HEADER_PAGES..PAGES {
                 let page = &raw mut (*seg).pages[index];
                 if (*page).block_size.load(Relaxed) != 0 {
                     collect(page);
@@ -1046,6 +1122,8 @@ unsafe fn abandon(heap: *mut Heap) {
         }
         (*heap).owned = ptr::null_mut();
         (*heap).free_segs = ptr::null_mut();
+        (*heap).pages_in_use = 0;
+        (*heap).empty_resident = 0;
         (*heap).current = [EMPTY_PTR; CLASSES];
         (*heap).avail = [ptr::null_mut(); CLASSES];
         release_slot((*heap).id - 1);
@@ -1088,7 +1166,7 @@ pub(crate) fn stats() -> SmallStats {
         // SAFETY: a mapped segment's header: every field read here is an atomic.
         unsafe {
             let mut bytes = 0usize;
-            for page in (*seg).pages.iter().skip(1) {
+            for page in (*seg).pages.iter().skip(HEADER_PAGES) {
                 let size = page.block_size.load(Relaxed) as usize;
                 let touched = page.touched.load(Relaxed) as usize;
                 if size != 0 {

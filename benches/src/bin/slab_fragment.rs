@@ -2,8 +2,9 @@
 //! against fragmentation (issue #13 tried larger slabs, `_RJEM_MALLOC_CONF=slab_sizes:…`).
 //!
 //! Allocates `COUNT` blocks of random sizes in `LO..HI` bytes, frees all but a random `KEEP`%, and
-//! prints jemalloc's active bytes (pages of extents and slabs that hold a live block) at the peak
-//! and after the frees, beside the live bytes. A slab goes back to the page allocator only once
+//! prints the allocator's active bytes (pages of extents, slabs and `alloc_core::small` pages that
+//! hold a live block) and the process's resident memory (`VmRSS`) at the peak and after the frees,
+//! beside the live bytes. A slab goes back to the page allocator only once
 //! every region in it is free, so the larger the slabs, the more pages a scattered survivor holds.
 //!
 //! ```text
@@ -44,18 +45,33 @@ fn main() {
         })
         .collect();
     let peak = alloc_core::stats().expect("jemalloc statistics").active - base;
+    let peak_rss = vm_rss();
     for b in blocks.iter_mut() {
         if next() % 100 >= keep as u64 {
             *b = Box::new([]);
         }
     }
     let after = alloc_core::stats().expect("jemalloc statistics").active - base;
+    let after_rss = vm_rss();
     let live: usize = blocks.iter().map(|b| b.len()).sum();
     let mib = |b: usize| b as f64 / (1 << 20) as f64;
     println!(
-        "keep {keep}% of {count} blocks of {lo}..{hi} B: active {:.0} MiB at the peak, {:.0} MiB after the frees, live {:.0} MiB",
+        "keep {keep}% of {count} blocks of {lo}..{hi} B: active {:.0} MiB at the peak, {:.0} MiB after the frees, live {:.0} MiB; VmRSS {:.0} MiB at the peak, {:.0} MiB after",
         mib(peak),
         mib(after),
-        mib(live)
+        mib(live),
+        mib(peak_rss),
+        mib(after_rss)
     );
+}
+
+/// This process's resident memory in bytes (`VmRSS` of `/proc/self/status`).
+fn vm_rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kib: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a VmRSS line");
+    kib << 10
 }
