@@ -41,7 +41,9 @@
 //!   cannot be mapped, the thread is exiting, or more than [`MAX_HEAPS`] threads use this layer at
 //!   once, the block comes from jemalloc as before. `ALLOC_CORE_SMALL=off` (or `0`) in the
 //!   environment turns the layer off for the whole process (read once, at the first small
-//!   allocation); small blocks then cost two calls more than jemalloc's own path.
+//!   allocation). The way to jemalloc then still passes through this layer's first checks:
+//!   `churn` ran 1 299 M instructions with the layer off, against 1 128 M before it existed
+//!   (and 969 M with it on).
 //! - **A cost jemalloc does not have:** freeing a block writes its first word (the free list),
 //!   where jemalloc's thread cache only stores the pointer. A program that frees blocks it has not
 //!   touched for a long time (`btree` removing cold `String`s) takes a cache miss there.
@@ -336,6 +338,10 @@ pub fn alloc(size: usize) -> *mut u8 {
         let page = *(*heap).current.get_unchecked(class);
         let block = *(*page).free.get();
         if block.is_null() {
+            // With the layer off for this thread, straight back to jemalloc (no call).
+            if (*heap).state == DEAD {
+                return ptr::null_mut();
+            }
             return alloc_slow(heap, class);
         }
         *(*page).free.get() = (*block).next;
