@@ -174,7 +174,7 @@ struct Page {
     /// In the owner's list of pages with free blocks (`Heap::avail`).
     in_avail: UnsafeCell<bool>,
     /// Ran out of blocks: in no list until a block comes back.
-    in_full: AtomicBool,
+    in_full: UnsafeCell<bool>,
     /// The next never-used block and the end of the last whole block.
     bump: UnsafeCell<usize>,
     end: UnsafeCell<usize>,
@@ -217,9 +217,8 @@ struct Heap {
     /// Every owned segment, and the stack of those that may have free pages.
     owned: *mut Segment,
     free_segs: *mut Segment,
-    /// Pages in use in the heap's segments, and free pages there whose memory is still resident:
-    /// past [`PURGE_LIMIT`] of the latter, a page that empties is given back to the kernel.
-    pages_in_use: usize,
+    /// Free pages of the heap's segments whose memory is still resident: past [`PURGE_LIMIT`]
+    /// of them, a page that empties is given back to the kernel.
     empty_resident: usize,
     /// 0 not started, 1 live, 2 no layer (exited, refused, or turned off).
     state: u8,
@@ -243,7 +242,7 @@ static EMPTY: Page = Page {
     touched: AtomicU32::new(0),
     class: UnsafeCell::new(0),
     in_avail: UnsafeCell::new(false),
-    in_full: AtomicBool::new(false),
+    in_full: UnsafeCell::new(false),
     bump: UnsafeCell::new(0),
     end: UnsafeCell::new(0),
     xfree: AtomicPtr::new(ptr::null_mut()),
@@ -263,7 +262,6 @@ impl Heap {
         avail: [ptr::null_mut(); CLASSES],
         owned: ptr::null_mut(),
         free_segs: ptr::null_mut(),
-        pages_in_use: 0,
         empty_resident: 0,
         state: UNINIT,
         id: NO_ID,
@@ -380,7 +378,7 @@ pub unsafe fn free(ptr: *mut u8, size: usize) {
         *(*page).free.get() = block;
         let used = (*page).used.load(Relaxed).wrapping_sub(1);
         (*page).used.store(used, Relaxed);
-        if used == 0 || (*page).in_full.load(Relaxed) {
+        if used == 0 || *(*page).in_full.get() {
             free_slow(ptr);
         }
     }
@@ -460,8 +458,8 @@ unsafe fn free_slow(ptr: *mut u8) {
     unsafe {
         let page = &raw mut (*seg).pages[index];
         let class = page_class(page);
-        if (*page).in_full.load(Relaxed) {
-            (*page).in_full.store(false, Relaxed);
+        if *(*page).in_full.get() {
+            *(*page).in_full.get() = false;
             avail_push(heap, class, page);
         }
         if (*page).used.load(Relaxed) == 0 && (*heap).current[class] != page {
@@ -546,7 +544,6 @@ unsafe fn retire_page(heap: *mut Heap, seg: *mut Segment, page: *mut Page) {
         let index = page.offset_from((&raw mut (*seg).pages).cast::<Page>()) as usize;
         (*page).block_size.store(0, Relaxed);
         *(*page).free.get() = ptr::null_mut();
-        (*heap).pages_in_use = (*heap).pages_in_use.saturating_sub(1);
         let free_pages = &mut *(*seg).free_pages.get();
         free_pages[index / 64] |= 1 << (index % 64);
         if !*(*seg).in_free.get() {
@@ -625,7 +622,7 @@ unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
                 }
                 // Out of blocks (`refill` took any frees from other threads): flagged full, in no
                 // list, until a local free or a remote one's bit (`take_remote_full`) brings it back.
-                (*page).in_full.store(true, Relaxed);
+                *(*page).in_full.get() = true;
                 (*heap).current[class] = EMPTY_PTR;
             }
             let next = (*heap).avail[class];
@@ -760,8 +757,8 @@ unsafe fn take_remote_full_of(heap: *mut Heap, seg: *mut Segment) {
                 let index = word * 64 + mask.trailing_zeros() as usize;
                 mask &= mask - 1;
                 let page = &raw mut (*seg).pages[index];
-                if (*page).block_size.load(Relaxed) != 0 && (*page).in_full.load(Relaxed) {
-                    (*page).in_full.store(false, Relaxed);
+                if (*page).block_size.load(Relaxed) != 0 && *(*page).in_full.get() {
+                    *(*page).in_full.get() = false;
                     collect(page);
                     avail_push(heap, page_class(page), page);
                 }
@@ -822,7 +819,6 @@ unsafe fn init_page(heap: *mut Heap, seg: *mut Segment, index: usize, class: usi
         let size = *CLASS_SIZE.get_unchecked(class) as usize;
         let start = seg as usize + index * PAGE_SIZE;
         (*(*seg).free_pages.get())[index / 64] &= !(1 << (index % 64));
-        (*heap).pages_in_use += 1;
         if (*page).touched.load(Relaxed) != 0 {
             (*heap).empty_resident = (*heap).empty_resident.saturating_sub(1);
         }
@@ -831,7 +827,7 @@ unsafe fn init_page(heap: *mut Heap, seg: *mut Segment, index: usize, class: usi
         (*page).block_size.store(size as u32, Relaxed);
         *(*page).class.get() = class as u8;
         *(*page).in_avail.get() = false;
-        (*page).in_full.store(false, Relaxed);
+        *(*page).in_full.get() = false;
         *(*page).bump.get() = start;
         *(*page).end.get() = start + PAGE_SIZE / size * size;
         page
@@ -922,16 +918,15 @@ unsafe fn adopt(heap: *mut Heap) -> bool {
                 (*heap).empty_resident += ((*page).touched.load(Relaxed) != 0) as usize;
                 continue;
             }
-            (*heap).pages_in_use += 1;
             *(*page).in_avail.get() = false;
-            (*page).in_full.store(false, Relaxed);
+            *(*page).in_full.get() = false;
             collect(page);
             if (*page).used.load(Relaxed) == 0 {
                 retire_page(heap, seg, page);
             } else if !(*(*page).free.get()).is_null() || *(*page).bump.get() < *(*page).end.get() {
                 avail_push(heap, page_class(page), page);
             } else {
-                (*page).in_full.store(true, Relaxed);
+                *(*page).in_full.get() = true;
             }
         }
         // Frees from other threads that read `owner` as 0 (before `own` stored ours) set their
@@ -1128,7 +1123,6 @@ unsafe fn abandon(heap: *mut Heap) {
         }
         (*heap).owned = ptr::null_mut();
         (*heap).free_segs = ptr::null_mut();
-        (*heap).pages_in_use = 0;
         (*heap).empty_resident = 0;
         (*heap).current = [EMPTY_PTR; CLASSES];
         (*heap).avail = [ptr::null_mut(); CLASSES];

@@ -209,21 +209,10 @@ fn refused_mappings_are_null_not_a_panic() {
         println!("refusals seen");
         return;
     }
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "refused_mappings_are_null_not_a_panic",
-            "--nocapture",
-        ])
-        .env("MAPPED_REFUSED_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("refusals seen"),
-        "child failed: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+    common::run_self(
+        "refused_mappings_are_null_not_a_panic",
+        &[("MAPPED_REFUSED_CHILD", "1")],
+        None,
+        "refusals seen",
     );
 }

@@ -15,46 +15,20 @@ use alloc_core::{AlignedAlloc, policy, usable_size};
 #[global_allocator]
 static GLOBAL: AlignedAlloc = AlignedAlloc::new();
 
+mod common;
+
 const CHILD: &str = "ALLOC_CORE_SMALL_TEST_CHILD";
 
 /// Runs test `name` of this binary in a child process with `env` set (and `limit_as`, if given,
-/// as its address-space limit from its first instruction on); true in the child, which then runs
-/// the test's body. The parent asserts the child printed `child ok`.
+/// as its address-space limit); true in the child, which then runs the test's body, which prints
+/// `child ok` at its end ([`common::run_self`] asserts it did).
 fn in_child(name: &str, env: &[(&str, &str)], limit_as: Option<u64>) -> bool {
     if std::env::var_os(CHILD).is_some() {
         return true;
     }
-    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", name, "--nocapture", "--test-threads", "1"])
-        .env(CHILD, "1");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    if let Some(bytes) = limit_as {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: the closure runs in the forked child before `exec` and only calls
-        // `setrlimit`, which is async-signal-safe and allocates nothing.
-        unsafe {
-            cmd.pre_exec(move || {
-                let limit = libc::rlimit {
-                    rlim_cur: bytes,
-                    rlim_max: libc::RLIM_INFINITY,
-                };
-                if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("child ok"),
-        "child {name} failed: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut env = env.to_vec();
+    env.push((CHILD, "1"));
+    common::run_self(name, &env, limit_as, "child ok");
     false
 }
 
@@ -73,6 +47,13 @@ fn alloc_filled(size: usize) -> usize {
         unsafe { *p.add(i) = byte(p as usize, i) };
     }
     p as usize
+}
+
+/// `n` blocks from [`alloc_filled`] of sizes `base + i % spread`, with their sizes.
+fn filled_blocks(n: usize, base: usize, spread: usize) -> Vec<(usize, usize)> {
+    (0..n)
+        .map(|i| (alloc_filled(base + i % spread), base + i % spread))
+        .collect()
 }
 
 /// Checks the contents [`alloc_filled`] wrote, then frees the block.
@@ -272,13 +253,9 @@ fn an_exited_threads_segments_are_adopted() {
     if !in_child("an_exited_threads_segments_are_adopted", &[], None) {
         return;
     }
-    let blocks = std::thread::spawn(|| {
-        (0..30_000)
-            .map(|i| (alloc_filled(16 + i % 200), 16 + i % 200))
-            .collect::<Vec<_>>()
-    })
-    .join()
-    .unwrap();
+    let blocks = std::thread::spawn(|| filled_blocks(30_000, 16, 200))
+        .join()
+        .unwrap();
     let segments: HashSet<usize> = blocks.iter().map(|&(a, _)| segment(a)).collect();
     // Half freed from this thread (into an abandoned segment), half kept.
     let (freed, kept): (Vec<_>, Vec<_>) = blocks
@@ -290,9 +267,7 @@ fn an_exited_threads_segments_are_adopted() {
     }
     // Fewer blocks than were freed: they fit in the exited thread's segment.
     let adopted = std::thread::spawn(move || {
-        let mine: Vec<_> = (0..12_000)
-            .map(|i| (alloc_filled(16 + i % 200), 16 + i % 200))
-            .collect();
+        let mine: Vec<_> = filled_blocks(12_000, 16, 200);
         let inside = mine
             .iter()
             .filter(|&&(a, _)| segments.contains(&segment(a)))
@@ -359,16 +334,10 @@ fn statistics_count_small_blocks_across_threads_and_exits() {
 /// A child forked while another thread's blocks are live frees them, allocates, and exits.
 #[test]
 fn a_forked_child_frees_blocks_of_threads_it_does_not_have() {
-    let blocks = std::thread::spawn(|| {
-        (0..5000)
-            .map(|i| (alloc_filled(8 + i % 900), 8 + i % 900))
-            .collect::<Vec<_>>()
-    })
-    .join()
-    .unwrap();
-    let mine: Vec<_> = (0..5000)
-        .map(|i| (alloc_filled(8 + i % 900), 8 + i % 900))
-        .collect();
+    let blocks = std::thread::spawn(|| filled_blocks(5000, 8, 900))
+        .join()
+        .unwrap();
+    let mine: Vec<_> = filled_blocks(5000, 8, 900);
     // SAFETY: the child uses only its copies of the blocks and the allocator, then leaves with
     // `_exit` (no destructors, nothing of the parent's harness runs).
     let pid = unsafe { libc::fork() };
@@ -378,9 +347,7 @@ fn a_forked_child_frees_blocks_of_threads_it_does_not_have() {
             for &(a, size) in blocks.iter().chain(&mine) {
                 check_and_free(a, size);
             }
-            let again: Vec<_> = (0..20_000)
-                .map(|i| (alloc_filled(8 + i % 900), 8 + i % 900))
-                .collect();
+            let again: Vec<_> = filled_blocks(20_000, 8, 900);
             for (a, size) in again {
                 check_and_free(a, size);
             }
@@ -428,9 +395,7 @@ fn a_refused_range_leaves_small_blocks_to_jemalloc() {
         return;
     }
     assert!(small::region().is_none());
-    let blocks: Vec<_> = (0..10_000)
-        .map(|i| (alloc_filled(1 + i % SMALL_MAX), 1 + i % SMALL_MAX))
-        .collect();
+    let blocks: Vec<_> = filled_blocks(10_000, 1, SMALL_MAX);
     assert!(blocks.iter().all(|&(a, _)| !small::owns(a as *const u8)));
     for (a, size) in blocks {
         check_and_free(a, size);
@@ -498,22 +463,13 @@ fn emptied_pages_go_back_to_the_kernel() {
         return;
     }
     const BLOCKS: usize = 32 << 10; // 64 MiB of 2 KiB blocks
-    let rss = || {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let kib: usize = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap();
-        kib << 10
-    };
     std::thread::spawn(move || {
         let mut addrs = Vec::with_capacity(BLOCKS);
-        let before = rss();
+        let before = common::rss();
         for _ in 0..BLOCKS {
             addrs.push(alloc_filled(2048));
         }
-        let peak = rss();
+        let peak = common::rss();
         assert!(
             peak - before >= 60 << 20,
             "{} bytes for 64 MiB",
@@ -525,7 +481,13 @@ fn emptied_pages_go_back_to_the_kernel() {
                 check_and_free(a, 2048);
             }
         }
-        let after = rss();
+        let after = common::rss();
+        println!(
+            "resident {} KiB before, {} KiB at the peak, {} KiB after",
+            before >> 10,
+            peak >> 10,
+            after >> 10
+        );
         assert!(
             after - before < (peak - before) / 8,
             "resident {} MiB before, {} at the peak, {} after freeing all but {} blocks",

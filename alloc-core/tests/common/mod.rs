@@ -19,3 +19,39 @@ pub fn thread_faults() -> i64 {
         usage.ru_minflt
     }
 }
+
+/// Runs test `name` of this test binary again in a child process, with `env` set and, if given,
+/// `limit_as` as its address-space limit from its first instruction on (`RLIMIT_AS`, set between
+/// `fork` and `exec`). Asserts the child succeeded and printed `marker`, showing its output if not.
+pub fn run_self(name: &str, env: &[(&str, &str)], limit_as: Option<u64>, marker: &str) {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", name, "--nocapture", "--test-threads", "1"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    if let Some(bytes) = limit_as {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs in the forked child before `exec` and only calls
+        // `setrlimit`, which is async-signal-safe and allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(marker),
+        "child {name} failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
