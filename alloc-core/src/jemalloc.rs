@@ -9,6 +9,7 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::c_void;
+use core::mem::MaybeUninit;
 use core::ptr;
 
 use tikv_jemalloc_sys as ffi;
@@ -225,6 +226,58 @@ unsafe fn realloc_out_of_small(ptr: *mut u8, layout: Layout, new_size: usize) ->
     }
 }
 
+/// `realloc` of one of [`small`]'s blocks to a size it serves: in place within the size class,
+/// else a new small block (jemalloc's if the layer cannot give one), the contents, and the old
+/// block freed. The common growth of a short `String` or `Vec`, without [`realloc_copy`]'s size
+/// class arithmetic or [`free_natural`]'s test of whose block it is.
+///
+/// # Safety
+///
+/// `ptr` is one of `small`'s live blocks of `old_size`; `new_size` is non-zero, at most
+/// [`small::SMALL_MAX`], and takes no flags at the block's alignment.
+#[inline]
+unsafe fn realloc_small(ptr: *mut u8, old_size: usize, new_size: usize) -> *mut u8 {
+    if small::same_class(old_size, new_size) {
+        return ptr;
+    }
+    let new = alloc_small(new_size);
+    if !new.is_null() {
+        // SAFETY: both blocks are live and distinct, each at least the size class of the smaller
+        // size (`small`'s and jemalloc's classes are the same, `policy::size_class`), as
+        // `copy_class` needs; the old block is `small`'s (caller). On failure it stays as it was.
+        unsafe {
+            copy_class(ptr, new, old_size.min(new_size));
+            small::free(ptr, old_size);
+        }
+    }
+    new
+}
+
+/// Copies the first `n` bytes of `src` to `dst`, and up to the end of `n`'s size class when
+/// that is at most 32 bytes: one or two moves of 8 or 16 bytes instead of a call to `memcpy`.
+///
+/// # Safety
+///
+/// `src` and `dst` are distinct blocks of at least `policy::size_class(n)` bytes.
+#[inline]
+unsafe fn copy_class(src: *const u8, dst: *mut u8, n: usize) {
+    /// Bytes that may be uninitialised past `n`: copied as such, never read as values.
+    type Chunk<const K: usize> = [MaybeUninit<u8>; K];
+    // SAFETY: the classes of sizes up to 8, 16 and 32 are 8, 16 and 32 bytes, inside both blocks
+    // (caller); larger copies move exactly `n` bytes.
+    unsafe {
+        if n <= 8 {
+            ptr::copy_nonoverlapping(src.cast::<Chunk<8>>(), dst.cast::<Chunk<8>>(), 1);
+        } else if n <= 16 {
+            ptr::copy_nonoverlapping(src.cast::<Chunk<16>>(), dst.cast::<Chunk<16>>(), 1);
+        } else if n <= 32 {
+            ptr::copy_nonoverlapping(src.cast::<Chunk<32>>(), dst.cast::<Chunk<32>>(), 1);
+        } else {
+            ptr::copy_nonoverlapping(src, dst, n);
+        }
+    }
+}
+
 /// `realloc` of a block of at most [`policy::COPY_REALLOC_MAX`] bytes made without flags, to a
 /// size that takes none: in place within its size class (as jemalloc's `realloc` keeps it), else
 /// `malloc`, copy and sized free, all from and to the thread's cache (see the constant's docs).
@@ -305,6 +358,17 @@ unsafe impl GlobalAlloc for AlignedAlloc {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let (old_size, align) = (layout.size(), layout.align());
+        // Both sizes small with a natural alignment (so neither takes flags), in one branch.
+        if (old_size.max(new_size) <= small::SMALL_MAX)
+            & (align <= policy::NATURAL_ALIGN)
+            & (align <= old_size.min(new_size))
+            && small::owns(ptr)
+        {
+            // SAFETY: one of `small`'s live blocks of `old_size` (caller), to a small size that
+            // takes no flags.
+            return unsafe { realloc_small(ptr, old_size, new_size) };
+        }
         if mapped::wanted(layout.size().max(new_size), layout.align()) {
             // SAFETY: the caller's contract for `realloc`, passed on.
             return unsafe { realloc_mapped(ptr, layout, new_size) };

@@ -84,7 +84,7 @@ pub const HUGE_PAGE_SIZE: usize = 2 << 20;
 pub const MAP_THRESHOLD: usize = 32 << 20;
 
 /// The alignment jemalloc gives a block with no flags when `align <= size` (its quantum on x86-64).
-const NATURAL_ALIGN: usize = 16;
+pub(crate) const NATURAL_ALIGN: usize = 16;
 
 /// Blocks up to this size are resized by `realloc` itself: within their size class in place,
 /// otherwise `malloc`, copy and sized free, each on jemalloc's thread-cache path. 32 KiB is

@@ -350,6 +350,14 @@ pub fn alloc(size: usize) -> *mut u8 {
     }
 }
 
+/// Whether sizes `a` and `b`, both at most [`SMALL_MAX`], share a size class: a block of one
+/// then holds the other in place.
+#[inline]
+pub fn same_class(a: usize, b: usize) -> bool {
+    let class = |s: usize| CLASS_OF.get((s + 7) >> 3);
+    class(a) == class(b)
+}
+
 /// Frees `ptr`, a block of this layer ([`owns`]) of `size` bytes.
 ///
 /// # Safety
@@ -378,7 +386,11 @@ pub unsafe fn free(ptr: *mut u8, size: usize) {
         *(*page).free.get() = block;
         let used = (*page).used.load(Relaxed).wrapping_sub(1);
         (*page).used.store(used, Relaxed);
-        if used == 0 || *(*page).in_full.get() {
+        // An emptied page that is its class's current one stays as it is: a block allocated and
+        // freed at once (a `String` that `format!` grows at its first write) empties it each time.
+        if (used == 0 || *(*page).in_full.get())
+            && (*(*page).in_full.get() || (*heap).current[page_class(page)] != page)
+        {
             free_slow(ptr);
         }
     }

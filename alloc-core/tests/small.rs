@@ -161,6 +161,65 @@ fn realloc_moves_blocks_into_and_out_of_the_range() {
     }
 }
 
+/// `realloc` between small sizes (the layer's own path): the contents move, a size of the same
+/// class stays in place, and the copy, which moves whole 8, 16 or 32 bytes for short blocks,
+/// stays inside the new block: its neighbours in the page are intact.
+#[test]
+fn small_reallocs_keep_contents_and_neighbours() {
+    let sizes: Vec<usize> = (1..=40)
+        .chain([47, 48, 49, 63, 64, 65, 100, 255, 256, 257, 1000, 4095, 4096])
+        .collect();
+    for &old in &sizes {
+        for &new in &sizes {
+            let p = alloc_filled(old);
+            assert!(small::owns(p as *mut u8));
+            let class = policy::size_class(new);
+            // A run of filled blocks of the new class, grown until a block with both neighbours
+            // in the run lies in the page of its last one, the class's current page: that block
+            // is freed, so the realloc's new block is that one (the page's free list is LIFO).
+            let mut run = filled_blocks(8, new, 1);
+            let hole = loop {
+                let addrs: HashSet<usize> = run.iter().map(|&(a, _)| a).collect();
+                let last = run.last().unwrap().0;
+                let found = run.iter().rev().map(|&(a, _)| a).find(|&a| {
+                    page(a) == page(last)
+                        && addrs.contains(&(a - class))
+                        && addrs.contains(&(a + class))
+                });
+                match found {
+                    Some(a) => break a,
+                    None => run.extend(filled_blocks(8, new, 1)),
+                }
+            };
+            // SAFETY: made by `alloc_filled` with size `new` and alignment 1.
+            unsafe { GLOBAL.dealloc(hole as *mut u8, Layout::from_size_align(new, 1).unwrap()) };
+            // SAFETY: `p` is live with this layout; `new` is non-zero.
+            let q = unsafe {
+                GLOBAL.realloc(p as *mut u8, Layout::from_size_align(old, 1).unwrap(), new)
+            };
+            let same_class = policy::size_class(old) == class;
+            assert_eq!(q as usize == p, same_class, "{old} -> {new}");
+            if !same_class {
+                assert_eq!(
+                    q as usize, hole,
+                    "{old} -> {new}: the freed block is reused"
+                );
+            }
+            // SAFETY: a live block of this allocator.
+            assert_eq!(unsafe { usable_size(q) }, class, "{old} -> {new}");
+            for i in 0..old.min(new) {
+                // SAFETY: a live block of at least `new` bytes.
+                assert_eq!(unsafe { *q.add(i) }, byte(p, i), "{old} -> {new}: byte {i}");
+            }
+            for &(a, size) in run.iter().filter(|&&(a, _)| a != hole) {
+                check_and_free(a, size);
+            }
+            // SAFETY: `q` is live with size `new`, alignment 1.
+            unsafe { GLOBAL.dealloc(q, Layout::from_size_align(new, 1).unwrap()) };
+        }
+    }
+}
+
 /// 8 threads, each allocating blocks of every small size and handing them to the next thread,
 /// which checks and frees them: every free is from a thread that does not own the page.
 #[test]
