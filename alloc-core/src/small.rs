@@ -34,8 +34,10 @@
 //!   memory of the others to the kernel (`MADV_DONTNEED`), and a segment with no page in use gives
 //!   back all its pages but the header. A page with one live block stays (see [`PAGE_SIZE`]).
 //! - **Statistics:** [`crate::stats`] adds this layer's blocks to jemalloc's figures, exactly for
-//!   `allocated` (blocks handed out and not freed, whichever thread freed them), and the touched
-//!   bytes of its pages for `active` and `resident`.
+//!   `allocated` (blocks handed out and not freed, whichever thread freed them), the touched
+//!   bytes of its pages in use for `active`, and for `resident` what the kernel holds in its
+//!   segments (`mincore`: a transparent huge page, under `thp=always`, counts whole), or the
+//!   touched bytes where more.
 //! - **Fallbacks:** if the range cannot be reserved (under an address-space limit, halves of it
 //!   are tried down to [`MIN_REGION_SIZE`]; valgrind takes the 16 GiB), the range is used up, a segment
 //!   cannot be mapped, the thread is exiting, or more than [`MAX_HEAPS`] threads use this layer at
@@ -1150,7 +1152,8 @@ pub(crate) struct SmallStats {
     pub allocated: usize,
     /// Touched bytes of pages in use.
     pub active: usize,
-    /// Touched bytes of every page not given back, and the headers.
+    /// Bytes the kernel holds in the segments (`mincore`), or the touched bytes of their pages
+    /// and headers where more.
     pub resident: usize,
     /// Segments mapped.
     pub mapped: usize,
@@ -1170,11 +1173,11 @@ pub(crate) fn stats() -> SmallStats {
     while offset < end {
         let seg = (base + offset) as *const Segment;
         offset += SEGMENT_SIZE;
-        if !header_written(seg.cast()) {
+        let Some(held) = resident_bytes(seg.cast()) else {
             continue;
-        }
+        };
         out.mapped += SEGMENT_SIZE;
-        out.resident += header;
+        let mut touched_all = header;
         // SAFETY: a mapped segment's header: every field read here is an atomic.
         unsafe {
             let mut bytes = 0usize;
@@ -1185,22 +1188,31 @@ pub(crate) fn stats() -> SmallStats {
                     bytes += page.used.load(Relaxed) as usize * size;
                     out.active += touched;
                 }
-                out.resident += touched;
+                touched_all += touched;
             }
             out.allocated += bytes.saturating_sub((*seg).xfree_bytes.load(Relaxed));
+            // What the kernel holds (a huge page counts whole), but never less than the touched
+            // bytes: a block handed out and never written is active without being resident.
+            out.resident += held.max(touched_all);
         }
     }
     out
 }
 
-/// Whether the header page at `p`, inside the reserved range, has been mapped and written.
+/// The resident bytes of the segment at `p`, inside the reserved range, if its header page has
+/// been mapped and written; `None` otherwise.
 ///
 /// A segment's offset is handed out before it is mapped, and a failed `mmap` leaves it
 /// `PROT_NONE`: reading such a header would fault. `mincore` tells without touching it: a
 /// `PROT_NONE` page is never resident, and `new_segment` writes the header right after mapping.
-fn header_written(p: *const u8) -> bool {
-    let mut vec = 0u8;
-    // SAFETY: `mincore` only inspects the page tables; one page needs one byte of `vec`.
-    let r = unsafe { libc::mincore(p as *mut c_void, 4096, &mut vec) };
-    r == 0 && vec & 1 == 1
+fn resident_bytes(p: *const u8) -> Option<usize> {
+    const SMALL_PAGES: usize = SEGMENT_SIZE / 4096;
+    let mut vec = [0u8; SMALL_PAGES];
+    // SAFETY: `mincore` only inspects the page tables; the segment's 4 KiB pages need one byte
+    // of `vec` each.
+    let r = unsafe { libc::mincore(p as *mut c_void, SEGMENT_SIZE, vec.as_mut_ptr()) };
+    if r != 0 || vec[0] & 1 == 0 {
+        return None;
+    }
+    Some(vec.iter().filter(|&&v| v & 1 == 1).count() * 4096)
 }

@@ -348,6 +348,50 @@ fn an_exited_threads_segments_are_adopted() {
     println!("child ok");
 }
 
+/// `resident` counts what the kernel holds in the layer's segments, not only the bytes handed
+/// out: a transparent huge page (`thp=always`, or khugepaged collapsing a range) makes a whole
+/// 2 MiB resident around a few touched blocks. Here the kernel is made to hold the untouched
+/// second half of a segment with `MADV_POPULATE_WRITE` (which leaves its zeroes as they are),
+/// and `resident` grows by those 2 MiB. A child process, whose fresh thread maps a segment of
+/// its own.
+#[test]
+fn resident_counts_what_the_kernel_holds() {
+    if !in_child("resident_counts_what_the_kernel_holds", &[], None) {
+        return;
+    }
+    std::thread::spawn(|| {
+        let first = alloc_filled(1024);
+        let half = segment(first) + SEGMENT_SIZE / 2;
+        let before = alloc_core::stats().unwrap();
+        // SAFETY: the pages of the segment's second half are mapped and hold no block yet (a
+        // fresh segment's pages are taken from its start); populating them writes nothing.
+        let r = unsafe {
+            libc::madvise(
+                half as *mut libc::c_void,
+                SEGMENT_SIZE / 2,
+                libc::MADV_POPULATE_WRITE,
+            )
+        };
+        assert_eq!(r, 0, "madvise: {}", std::io::Error::last_os_error());
+        let after = alloc_core::stats().unwrap();
+        println!(
+            "resident {} KiB -> {} KiB",
+            before.resident >> 10,
+            after.resident >> 10
+        );
+        assert!(
+            after.resident >= before.resident + (2 << 20) - (256 << 10),
+            "resident {} -> {} bytes with 2 MiB more held",
+            before.resident,
+            after.resident
+        );
+        check_and_free(first, 1024);
+    })
+    .join()
+    .unwrap();
+    println!("child ok");
+}
+
 /// The statistics count small blocks exactly, whichever thread frees them and whether their
 /// owner has exited (a child process: the figures are process-wide).
 #[test]
