@@ -31,7 +31,8 @@
 //!    a pop and a push on the page's free list and frees from other threads go onto an atomic list
 //!    the owner takes back. jemalloc's thread cache instead refills from and flushes to its slabs
 //!    under a lock: 14% fewer instructions on `churn` and `mt-churn`, 6% on `btree` (callgrind,
-//!    `benches/RESULTS.md` section 16). The cost: a page with one live block stays, so a heap
+//!    `benches/RESULTS.md` section 16), and 3% more on `btree` once a `realloc` between two small
+//!    sizes stayed in the layer (section 17). The cost: a page with one live block stays, so a heap
 //!    freed but for scattered survivors keeps more pages than jemalloc (see [`small::PAGE_SIZE`]).
 //!    `ALLOC_CORE_SMALL=off` turns it off.
 //!

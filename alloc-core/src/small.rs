@@ -11,8 +11,15 @@
 //!
 //! Measured with callgrind, whole process (`benches/RESULTS.md` section 16), instructions before
 //! → after: `churn` 1 128 M → 969 M (raw jemalloc 1 082 M), `mt-churn` 2 266 M → 1 937 M,
-//! `btree` 1 859 M → 1 746 M (mimalloc 1 675 M), `vecgrow` 6 645 M → 6 622 M.
+//! `btree` 1 859 M → 1 746 M (mimalloc 1 675 M), `vecgrow` 6 645 M → 6 622 M. A `realloc`
+//! between two small sizes then stayed in the layer (`jemalloc.rs`'s `realloc_small`), and a free
+//! that empties its class's current page stopped calling the slow path: `btree` 1 686 M, `vecgrow`
+//! 6 577 M (section 17).
 //!
+//! - **No huge pages here:** advising them on a large heap's segments saved 3-5% of `btree`'s
+//!   user time, but on the VM measured, where the host takes back free 2 MiB blocks, their faults
+//!   cost as much system time again (`benches/RESULTS.md` section 17). `thp=always` gives them
+//!   anyway; [`crate::stats`] then counts each one whole.
 //! - **Same size classes as jemalloc's** (8, 16, 32, 48, ..., 3584, 4096), laid from 64 KiB-aligned
 //!   page starts as jemalloc lays them from page-aligned slabs, so a block has the alignment
 //!   jemalloc would give it, `usable_size` reports the same class, and [`crate::policy`]'s rules
