@@ -1,10 +1,10 @@
 //! alloc+free pairs through `GlobalAlloc` directly, per size, for `System`, raw jemalloc and
 //! `AlignedAlloc`: the per-call cost of the policy, the flags and the huge-page advice.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::hint::black_box;
+use std::alloc::{Layout, System};
 
 use alloc_core::AlignedAlloc;
+use benches::alloc_pair;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use tikv_jemallocator::Jemalloc;
 
@@ -18,29 +18,18 @@ const SIZES: [(usize, &str); 7] = [
     (64 << 20, "64MiB"),
 ];
 
-fn pair<A: GlobalAlloc>(a: &A, layout: Layout) {
-    // SAFETY: `layout` has a non-zero size; the block is freed with the same layout.
-    unsafe {
-        let p = a.alloc(layout);
-        assert!(!p.is_null());
-        // Touch one byte so the block is really used (not the whole block: that is bandwidth).
-        p.write_volatile(1);
-        a.dealloc(black_box(p), layout);
-    }
-}
-
 fn alloc_paths(c: &mut Criterion) {
     let mut g = c.benchmark_group("alloc_paths");
     for (size, name) in SIZES {
         let layout = Layout::from_size_align(size, 8).unwrap();
         g.bench_with_input(BenchmarkId::new("system", name), &layout, |b, &l| {
-            b.iter(|| pair(&System, l))
+            b.iter(|| alloc_pair(&System, l))
         });
         g.bench_with_input(BenchmarkId::new("jemalloc", name), &layout, |b, &l| {
-            b.iter(|| pair(&Jemalloc, l))
+            b.iter(|| alloc_pair(&Jemalloc, l))
         });
         g.bench_with_input(BenchmarkId::new("aligned", name), &layout, |b, &l| {
-            b.iter(|| pair(&AlignedAlloc::new(), l))
+            b.iter(|| alloc_pair(&AlignedAlloc::new(), l))
         });
     }
     g.finish();

@@ -9,35 +9,26 @@
 //! tracker reads the variable once, at start); a caller's own value is kept (e.g.
 //! `ALLOC_TRACKER=report=off` times exact mode's pair). Figures: `benches/RESULTS.md` section 9.
 
-use std::alloc::{GlobalAlloc, Layout};
+use std::alloc::Layout;
 use std::hint::black_box;
 
 use alloc_core::AlignedAlloc;
 use alloc_tracker::Tracked;
+use benches::alloc_pair;
 use criterion::{BenchmarkId, Criterion};
 
 #[global_allocator]
 static GLOBAL: Tracked<AlignedAlloc> = Tracked::new(AlignedAlloc::new());
-
-fn pair<A: GlobalAlloc>(a: &A, layout: Layout) {
-    // SAFETY: `layout` has a non-zero size; the block is freed with the same layout at once.
-    unsafe {
-        let p = a.alloc(layout);
-        assert!(!p.is_null());
-        p.write_volatile(1);
-        a.dealloc(black_box(p), layout);
-    }
-}
 
 fn sampled_pair(c: &mut Criterion) {
     let mut g = c.benchmark_group("sampled_pair");
     for (size, name) in [(64usize, "64B"), (1024, "1KiB")] {
         let layout = Layout::from_size_align(size, 8).unwrap();
         g.bench_with_input(BenchmarkId::new("untracked", name), &layout, |b, &l| {
-            b.iter(|| pair(&AlignedAlloc::new(), l))
+            b.iter(|| alloc_pair(&AlignedAlloc::new(), l))
         });
         g.bench_with_input(BenchmarkId::new("sampled", name), &layout, |b, &l| {
-            b.iter(|| pair(&GLOBAL, l))
+            b.iter(|| alloc_pair(&GLOBAL, l))
         });
     }
     g.finish();
