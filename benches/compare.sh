@@ -16,6 +16,10 @@ WORKLOADS=${WORKLOADS:-"churn mt-churn vecgrow btree arrays midarrays touch huge
 RUNS=${RUNS:-5}
 SECTION=${SECTION:-all}
 OUT=target/compare
+# RESULTS.md keeps every table: a SECTION name used before replaces that one, so say so first.
+if grep -qF "<!-- compare.sh $SECTION: start -->" benches/RESULTS.md 2>/dev/null; then
+  echo "compare.sh: SECTION=$SECTION is already in benches/RESULTS.md; its table will be replaced" >&2
+fi
 mkdir -p "$OUT"
 command -v hyperfine >/dev/null || { echo "compare.sh: hyperfine not found (apt-get install hyperfine)" >&2; exit 1; }
 
