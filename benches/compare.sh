@@ -5,6 +5,8 @@
 #   benches/compare.sh                         # all variants, all workloads, 5 runs each
 #   VARIANTS="jemalloc aligned" WORKLOADS="churn arrays" RUNS=10 benches/compare.sh
 #   SECTION=quick VARIANTS="jemalloc aligned" benches/compare.sh   # its own table in RESULTS.md
+#   INTERLEAVE=1 RUNS=9 benches/compare.sh      # rounds of every variant in turn, not hyperfine's
+#                                               # all runs of one then the next (for close calls)
 #
 # Variants: system jemalloc mimalloc aligned tracked tracked-dwarf dhat (tracked-dwarf is the
 # tracked build with ALLOC_TRACKER=unwind=dwarf; `floor`, not in the default list, is the lower
@@ -21,7 +23,7 @@ if grep -qF "<!-- compare.sh $SECTION: start -->" benches/RESULTS.md 2>/dev/null
   echo "compare.sh: SECTION=$SECTION is already in benches/RESULTS.md; its table will be replaced" >&2
 fi
 mkdir -p "$OUT"
-command -v hyperfine >/dev/null || { echo "compare.sh: hyperfine not found (apt-get install hyperfine)" >&2; exit 1; }
+[ "${INTERLEAVE:-0}" = 1 ] || command -v hyperfine >/dev/null || { echo "compare.sh: hyperfine not found (apt-get install hyperfine)" >&2; exit 1; }
 
 # The tracked variants write their exit report (and dhat its JSON) away from the terminal.
 declare -A CMD
@@ -39,6 +41,12 @@ for v in $VARIANTS; do
 done
 
 for w in $WORKLOADS; do
+  if [ "${INTERLEAVE:-0}" = 1 ]; then
+    # Round by round, each variant once in turn (benches/interleave.py), so that a slow minute on
+    # this shared machine lands on every variant alike; medians of time and of peak RSS.
+    python3 benches/interleave.py --json "$OUT/$w.json" "$RUNS" "$w" $VARIANTS
+    continue
+  fi
   args=()
   for v in $VARIANTS; do args+=(-n "$v" "${CMD[$v]} $w"); done
   hyperfine --runs "$RUNS" --export-json "$OUT/$w.json" --output=null "${args[@]}"
@@ -47,15 +55,17 @@ for w in $WORKLOADS; do
   done
 done
 
-python3 - "$OUT" "$RUNS" "$VARIANTS" "$WORKLOADS" "$SECTION" <<'PY'
+python3 - "$OUT" "$RUNS" "$VARIANTS" "$WORKLOADS" "$SECTION" "${INTERLEAVE:-0}" <<'PY'
 import json, os, platform, subprocess, sys, datetime
 out, runs, variants, workloads = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+how = (f"`benches/interleave.py`, {runs} rounds of every variant in turn" if sys.argv[6] == "1"
+       else f"hyperfine, {runs} runs per cell")
 start, end = f"<!-- compare.sh {sys.argv[5]}: start -->", f"<!-- compare.sh {sys.argv[5]}: end -->"
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 lines = [
     start,
     f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, {cpu}, "
-    f"Linux {platform.release()}, with `benches/compare.sh` (hyperfine, {runs} runs per cell; "
+    f"Linux {platform.release()}, with `benches/compare.sh` ({how}; "
     f"variants `{' '.join(variants)}`).",
     "Each cell: median time as a ratio to raw `tikv-jemallocator` (median seconds in brackets), then peak RSS as a ratio to raw jemalloc's.",
     "",

@@ -8,6 +8,7 @@ the medians' ratios are what RESULTS.md quotes for close calls.
 
     benches/interleave.py ROUNDS WORKLOAD VARIANT...      # after benches/compare.sh built them
     benches/interleave.py 7 vecgrow aligned tracked tracked-dwarf dhat
+    benches/interleave.py --json target/compare/btree.json 7 btree jemalloc aligned  # for compare.sh
 
 Variants are the binaries target/compare/workload-<variant> that compare.sh builds;
 `tracked` runs with ALLOC_TRACKER=report=off, `tracked-dwarf` with report=off,unwind=dwarf;
@@ -23,6 +24,7 @@ Prints one line per variant: median wall time, its ratio to the first variant, a
 peak RSS (the workload's own `peak_rss_kib=`, its VmHWM).
 """
 
+import json
 import os
 import re
 import statistics
@@ -86,9 +88,15 @@ def run_once(path, env, workload):
 
 
 def main():
-    if len(sys.argv) < 4:
+    args = sys.argv[1:]
+    # `--json FILE`: also write the medians as hyperfine's `--export-json` does (what compare.sh
+    # reads), and each variant's median peak RSS (KiB) next to it as `<workload>.<variant>.rss`.
+    json_path = None
+    if args[:1] == ["--json"] and len(args) > 1:
+        json_path, args = args[1], args[2:]
+    if len(args) < 3:
         sys.exit(__doc__)
-    rounds, workload, variants = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+    rounds, workload, variants = int(args[0]), args[1], args[2:]
     commands = {v: command(v) for v in variants}
     times = {v: [] for v in variants}
     rss = {v: [] for v in variants}
@@ -105,6 +113,17 @@ def main():
             f"(min {min(times[v]):.3f}, max {max(times[v]):.3f})  "
             f"peak RSS {statistics.median(rss[v]) / 1024:.1f} MiB"
         )
+    if json_path:
+        results = [
+            {"command": v, "median": statistics.median(times[v]), "times": times[v]}
+            for v in variants
+        ]
+        with open(json_path, "w") as f:
+            json.dump({"results": results}, f)
+        for v in variants:
+            path = os.path.join(os.path.dirname(json_path), f"{workload}.{v}.rss")
+            with open(path, "w") as f:
+                f.write(f"{int(statistics.median(rss[v]))}\n")
 
 
 if __name__ == "__main__":
