@@ -308,7 +308,9 @@ unsafe fn realloc_copy(ptr: *mut u8, old_size: usize, new_size: usize) -> *mut u
     new
 }
 
-// SAFETY: every method forwards to jemalloc with the flags `policy::flags(size, align)`, which
+// SAFETY: blocks of up to `small::SMALL_MAX` that take no flags come from `small` (its natural
+// classes are jemalloc's, with the same alignment) and go back to it (`small::owns`); the rest
+// of every method forwards to jemalloc with the flags `policy::flags(size, align)`, which
 // request at least `layout.align()` (the natural class provides it where the flags are 0), and
 // `dealloc` passes the same `(size, flags)` the block was made or last reallocated with, as
 // `sdallocx` requires. Null is returned on failure; nothing here panics or unwinds.
@@ -359,7 +361,8 @@ unsafe impl GlobalAlloc for AlignedAlloc {
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let (old_size, align) = (layout.size(), layout.align());
-        // Both sizes small with a natural alignment (so neither takes flags), in one branch.
+        // Both sizes small with a natural alignment (so neither takes flags): one branch for the
+        // three compares, then whether the block is `small`'s.
         if (old_size.max(new_size) <= small::SMALL_MAX)
             & (align <= policy::NATURAL_ALIGN)
             & (align <= old_size.min(new_size))

@@ -19,7 +19,8 @@
 //!    (32 KiB, jemalloc's thread-cache limit) stays in place within its size class and otherwise
 //!    takes `malloc`, copy and sized free from the thread's cache, instead of jemalloc's general
 //!    `realloc`: a `Vec` or `String` growing by `push` costs 11-15% fewer instructions on the
-//!    `vecgrow` and `btree` workloads (`benches/RESULTS.md` section 14).
+//!    `vecgrow` and `btree` workloads (`benches/RESULTS.md` section 14). Between two sizes of up
+//!    to 4 KiB a block of [`small`] (item 7) stays in that layer.
 //! 6. **No padding page on large blocks.** A block of 16 KiB or more starts on a page boundary and
 //!    takes exactly its size class's pages, where jemalloc's default gives each one a page more to
 //!    start it at a random cache line (`cache_oblivious`, see [`config`]): 2048 blocks of 20 KiB
@@ -31,8 +32,9 @@
 //!    a pop and a push on the page's free list and frees from other threads go onto an atomic list
 //!    the owner takes back. jemalloc's thread cache instead refills from and flushes to its slabs
 //!    under a lock: 14% fewer instructions on `churn` and `mt-churn`, 6% on `btree` (callgrind,
-//!    `benches/RESULTS.md` section 16), and 3% more on `btree` once a `realloc` between two small
-//!    sizes stayed in the layer (section 17). The cost: a page with one live block stays, so a heap
+//!    `benches/RESULTS.md` section 16), and 3% fewer again on `btree` once a `realloc` between
+//!    two small sizes stayed in the layer and an emptied current page skipped the slow path
+//!    (section 17). The cost: a page with one live block stays, so a heap
 //!    freed but for scattered survivors keeps more pages than jemalloc (see [`small::PAGE_SIZE`]).
 //!    `ALLOC_CORE_SMALL=off` turns it off.
 //!

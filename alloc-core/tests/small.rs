@@ -1,4 +1,4 @@
-//! `alloc_core::small`, the thread-owned pages for blocks of up to 1 KiB, against the real kernel
+//! `alloc_core::small`, the thread-owned pages for blocks of up to 4 KiB, against the real kernel
 //! and real threads: frees from other threads, thread exit and adoption, fork, the statistics,
 //! and the fallbacks to jemalloc (range refused, range used up, turned off).
 //!
@@ -171,24 +171,32 @@ fn small_reallocs_keep_contents_and_neighbours() {
         .collect();
     for &old in &sizes {
         for &new in &sizes {
+            // The bookkeeping first, at its full size (4096 blocks are jemalloc's 64 KiB): no
+            // allocation of the test's own may land in the new class between the run's blocks and
+            // the realloc, and move the class to another page.
+            let mut run: Vec<(usize, usize)> = Vec::with_capacity(4096);
+            let mut addrs: HashSet<usize> = HashSet::with_capacity(4096);
             let p = alloc_filled(old);
             assert!(small::owns(p as *mut u8));
             let class = policy::size_class(new);
             // A run of filled blocks of the new class, grown until a block with both neighbours
             // in the run lies in the page of its last one, the class's current page: that block
             // is freed, so the realloc's new block is that one (the page's free list is LIFO).
-            let mut run = filled_blocks(8, new, 1);
             let hole = loop {
-                let addrs: HashSet<usize> = run.iter().map(|&(a, _)| a).collect();
+                for _ in 0..8 {
+                    let a = alloc_filled(new);
+                    run.push((a, new));
+                    addrs.insert(a);
+                }
+                assert!(run.len() <= 4096, "no block with both neighbours in a page");
                 let last = run.last().unwrap().0;
                 let found = run.iter().rev().map(|&(a, _)| a).find(|&a| {
                     page(a) == page(last)
                         && addrs.contains(&(a - class))
                         && addrs.contains(&(a + class))
                 });
-                match found {
-                    Some(a) => break a,
-                    None => run.extend(filled_blocks(8, new, 1)),
+                if let Some(a) = found {
+                    break a;
                 }
             };
             // SAFETY: made by `alloc_filled` with size `new` and alignment 1.
@@ -351,8 +359,8 @@ fn an_exited_threads_segments_are_adopted() {
 /// `resident` counts what the kernel holds in the layer's segments, not only the bytes handed
 /// out: a transparent huge page (`thp=always`, or khugepaged collapsing a range) makes a whole
 /// 2 MiB resident around a few touched blocks. Here the kernel is made to hold the untouched
-/// second half of a segment with `MADV_POPULATE_WRITE` (which leaves its zeroes as they are),
-/// and `resident` grows by those 2 MiB. A child process, whose fresh thread maps a segment of
+/// second half of a segment (each page's byte written back as it was), and `resident` grows by
+/// those 2 MiB. A child process, whose fresh thread maps a segment of
 /// its own.
 #[test]
 fn resident_counts_what_the_kernel_holds() {
@@ -362,17 +370,19 @@ fn resident_counts_what_the_kernel_holds() {
     std::thread::spawn(|| {
         let first = alloc_filled(1024);
         let half = segment(first) + SEGMENT_SIZE / 2;
+        assert!(
+            first < half,
+            "a fresh segment's pages are taken from its start"
+        );
         let before = alloc_core::stats().unwrap();
-        // SAFETY: the pages of the segment's second half are mapped and hold no block yet (a
-        // fresh segment's pages are taken from its start); populating them writes nothing.
-        let r = unsafe {
-            libc::madvise(
-                half as *mut libc::c_void,
-                SEGMENT_SIZE / 2,
-                libc::MADV_POPULATE_WRITE,
-            )
-        };
-        assert_eq!(r, 0, "madvise: {}", std::io::Error::last_os_error());
+        // Each 4 KiB page of the second half made resident by writing back the byte it holds.
+        for page in (half..segment(first) + SEGMENT_SIZE).step_by(4096) {
+            let b = page as *mut u8;
+            // SAFETY: the segment is mapped read-write and is this thread's alone (a fresh one:
+            // no other thread allocates from it); a byte is written back as it was read, so no
+            // contents change, whether a block lies there or not.
+            unsafe { b.write_volatile(b.read_volatile()) };
+        }
         let after = alloc_core::stats().unwrap();
         println!(
             "resident {} KiB -> {} KiB",
