@@ -372,17 +372,15 @@ unsafe impl GlobalAlloc for AlignedAlloc {
             // takes no flags.
             return unsafe { realloc_small(ptr, old_size, new_size) };
         }
-        if mapped::wanted(layout.size().max(new_size), layout.align()) {
+        if mapped::wanted(old_size.max(new_size), align) {
             // SAFETY: the caller's contract for `realloc`, passed on.
             return unsafe { realloc_mapped(ptr, layout, new_size) };
         }
-        let flags = policy::flags(new_size, layout.align());
-        if flags == 0
-            && layout.size() <= policy::COPY_REALLOC_MAX
-            && policy::flags(layout.size(), layout.align()) == 0
+        let flags = policy::flags(new_size, align);
+        if flags == 0 && old_size <= policy::COPY_REALLOC_MAX && policy::flags(old_size, align) == 0
         {
             // SAFETY: the caller's contract for `realloc`; both sizes take no flags.
-            return unsafe { realloc_copy(ptr, layout.size(), new_size) };
+            return unsafe { realloc_copy(ptr, old_size, new_size) };
         }
         if small::owns(ptr) {
             // SAFETY: one of `small`'s blocks (to a size that takes flags), the caller's contract.
