@@ -177,9 +177,27 @@ fn alloc_natural(size: usize) -> *mut u8 {
 
 /// [`alloc_natural`] of a small block. Out of line, like jemalloc's `malloc`: inlined into a
 /// tight loop (the `churn` workload), the fast path's registers made the caller spill its own.
+/// Each way out of the fast path is a tail call taking only `size`, so the fast path saves no
+/// register (with the slow path's `size` kept across a call, it pushed and popped two).
 #[inline(never)]
 fn alloc_small(size: usize) -> *mut u8 {
-    let p = small::alloc(size);
+    let p = small::alloc_fast(size);
+    if !p.is_null() {
+        return p;
+    }
+    if small::thread_off() {
+        // SAFETY: a non-zero size (the caller's `GlobalAlloc` contract); no flags.
+        return unsafe { ffi::malloc(size).cast() };
+    }
+    alloc_small_refill(size)
+}
+
+/// [`alloc_small`] when the class's current page has no free block: the layer's next one, or
+/// jemalloc's.
+#[cold]
+#[inline(never)]
+fn alloc_small_refill(size: usize) -> *mut u8 {
+    let p = small::alloc_refill(size);
     if !p.is_null() {
         return p;
     }

@@ -14,7 +14,9 @@
 //! `btree` 1 859 M → 1 746 M (mimalloc 1 675 M), `vecgrow` 6 645 M → 6 622 M. A `realloc`
 //! between two small sizes then stayed in the layer (`jemalloc.rs`'s `realloc_small`), and a free
 //! that empties its class's current page stopped calling the slow path: `btree` 1 686 M, `vecgrow`
-//! 6 577 M (section 17).
+//! 6 577 M (section 17). Reaching the thread's heap without a call to `__tls_get_addr` (see
+//! `heap`) then took `churn` from 971 M to 920 M, `mt-churn` from 1 941 M to 1 840 M and
+//! `btree` from 1 687 M to 1 661 M (section 18).
 //!
 //! - **No huge pages here:** advising them on a large heap's segments saved 3-5% of `btree`'s
 //!   user time, but on the VM measured, where the host takes back free 2 MiB blocks, their faults
@@ -216,8 +218,13 @@ struct Segment {
 
 const _: () = assert!(PAGES.is_multiple_of(64) && HEADER_PAGES < PAGES);
 
-/// What a thread needs: its pages per class, its segments. Lives in a const thread-local without
-/// a destructor, so that reaching it is an offset from the thread pointer.
+/// What a thread needs: its pages per class, its segments. Lives in thread-local storage without
+/// a destructor, so that reaching it is an offset from the thread pointer (see [`heap`]).
+///
+/// `repr(C)`: on x86-64 Linux its initial image ([`Heap::NEW`]) is laid out in assembly,
+/// `current` first and `id` last of the fields it writes; a field added here must be zero in
+/// `NEW` (or be written there too), which the assertion beside the image checks for these.
+#[repr(C)]
 struct Heap {
     /// The page each class allocates from; [`EMPTY`] when it has none.
     current: [*mut Page; CLASSES],
@@ -277,6 +284,97 @@ impl Heap {
     };
 }
 
+/// The name of this thread's [`Heap`] in thread-local storage on x86-64 Linux, with the crate's
+/// version in it so that two versions of this crate linked into one program keep their own.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+macro_rules! heap_symbol {
+    () => {
+        concat!(
+            "alloc_core_small_heap_",
+            env!("CARGO_PKG_VERSION_MAJOR"),
+            "_",
+            env!("CARGO_PKG_VERSION_MINOR"),
+            "_",
+            env!("CARGO_PKG_VERSION_PATCH")
+        )
+    };
+}
+
+// Every thread's heap starts as [`Heap::NEW`]: its initial image in `.tdata`, hidden (not
+// exported from a shared library). `current` is every class's pointer to `EMPTY` (a relocated
+// address, as C's `static __thread void *p = &x;` is), `id` is `NO_ID`, and every other field is
+// zero (`null`, 0, `UNINIT`), which the assertion below checks against `Heap::NEW` field by field.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+core::arch::global_asm!(
+    concat!(".pushsection .tdata.", heap_symbol!(), ",\"awT\",@progbits"),
+    ".p2align 3",
+    concat!(".globl ", heap_symbol!()),
+    concat!(".hidden ", heap_symbol!()),
+    concat!(".type ", heap_symbol!(), ",@object"),
+    concat!(".size ", heap_symbol!(), ", {size}"),
+    concat!(heap_symbol!(), ":"),
+    ".rept {classes}",
+    ".quad {empty}",
+    ".endr",
+    ".zero {id} - {classes} * 8",
+    ".quad -1",
+    ".zero {size} - {id} - 8",
+    ".popsection",
+    size = const size_of::<Heap>(),
+    classes = const CLASSES,
+    id = const core::mem::offset_of!(Heap, id),
+    empty = sym EMPTY,
+);
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+const _: () = {
+    use core::mem::offset_of;
+    let new = Heap::NEW;
+    // The image above: `current` at the start, all `EMPTY`; `id` `NO_ID` in the last word it
+    // writes; the rest zero.
+    assert!(offset_of!(Heap, current) == 0 && offset_of!(Heap, id) + 8 <= size_of::<Heap>());
+    assert!(
+        offset_of!(Heap, avail) == CLASSES * 8 && offset_of!(Heap, id) > offset_of!(Heap, state)
+    );
+    assert!(new.id == usize::MAX && new.state == 0 && new.empty_resident == 0);
+    assert!(new.owned.is_null() && new.free_segs.is_null());
+    let mut i = 0;
+    while i < CLASSES {
+        assert!(new.avail[i].is_null());
+        i += 1;
+    }
+};
+
+/// This thread's heap: the thread pointer plus the heap's offset in the initial-exec TLS model,
+/// which is how jemalloc reaches its own thread data. Two instructions and no call (the offset
+/// is a constant the linker writes into an executable); with Rust's `thread_local!`, code in a
+/// library crate is compiled for the general-dynamic model, a call to `__tls_get_addr` that the
+/// linker then rewrites into the same two instructions, but only after the compiler has moved
+/// every live value out of the registers that call would clobber: `alloc` and `free` pushed and
+/// popped two registers each, 5% of `churn`'s instructions (`benches/RESULTS.md` section 18).
+///
+/// As with jemalloc, a shared library holding this crate takes static TLS: it loads at start-up,
+/// or by `dlopen` while the C library's reserve for that lasts.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[inline(always)]
+fn heap() -> *mut Heap {
+    let heap: *mut Heap;
+    // SAFETY: `fs:0` holds the thread pointer's own value (the x86-64 TLS ABI), and the GOT
+    // entry the linker makes for the symbol (or the constant it puts in its place) is the
+    // offset of this thread's copy of it, which lives as long as the thread. Nothing is written
+    // and no Rust memory is read: the result is the same for every call on one thread.
+    unsafe {
+        core::arch::asm!(
+            "mov {heap}, qword ptr fs:[0]",
+            concat!("add {heap}, qword ptr [rip + ", heap_symbol!(), "@GOTTPOFF]"),
+            heap = out(reg) heap,
+            options(pure, nomem, nostack),
+        );
+    }
+    heap
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 thread_local! {
     static HEAP: UnsafeCell<Heap> = const { UnsafeCell::new(Heap::NEW) };
 }
@@ -284,6 +382,7 @@ thread_local! {
 /// This thread's heap: an offset from the thread pointer (a const thread-local with no
 /// destructor is always there). Only the address is taken inside `with`, so that the callers'
 /// code inlines around it; with the work inside the closure, `LocalKey::with` stayed a call.
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 #[inline(always)]
 fn heap() -> *mut Heap {
     HEAP.with(UnsafeCell::get)
@@ -332,6 +431,20 @@ const _: () = {
 /// cannot serve it (`size` of 0 or over [`SMALL_MAX`] included) and jemalloc should.
 #[inline]
 pub fn alloc(size: usize) -> *mut u8 {
+    let p = alloc_fast(size);
+    if !p.is_null() || size > SMALL_MAX || thread_off() {
+        return p;
+    }
+    alloc_refill(size)
+}
+
+/// [`alloc`]'s fast path alone: a block from the free list of the class's current page, or
+/// null (no current page, its list empty, `size` over [`SMALL_MAX`], or the layer off).
+///
+/// Split from the rest so that a caller can reach [`alloc_refill`] or jemalloc by a tail call,
+/// with no value of its own kept across a call (and so no register saved on the fast path).
+#[inline]
+pub fn alloc_fast(size: usize) -> *mut u8 {
     if size > SMALL_MAX {
         return ptr::null_mut();
     }
@@ -345,11 +458,7 @@ pub fn alloc(size: usize) -> *mut u8 {
         let page = *(*heap).current.get_unchecked(class);
         let block = *(*page).free.get();
         if block.is_null() {
-            // With the layer off for this thread, straight back to jemalloc (no call).
-            if (*heap).state == DEAD {
-                return ptr::null_mut();
-            }
-            return alloc_slow(heap, class);
+            return ptr::null_mut();
         }
         *(*page).free.get() = (*block).next;
         (*page)
@@ -357,6 +466,25 @@ pub fn alloc(size: usize) -> *mut u8 {
             .store((*page).used.load(Relaxed).wrapping_add(1), Relaxed);
         block.cast()
     }
+}
+
+/// Whether this thread's layer serves nothing (it exited, the range was refused, or the layer
+/// is turned off): [`alloc_fast`]'s null then means jemalloc, at once.
+#[inline]
+pub fn thread_off() -> bool {
+    // SAFETY: the heap is this thread's, and `state` is only written by this thread.
+    unsafe { (*heap()).state == DEAD }
+}
+
+/// [`alloc`] after [`alloc_fast`] found no block: the class's next page (or a fresh one, or the
+/// layer started at this thread's first small block), or null for jemalloc to serve `size`.
+#[inline(never)]
+pub fn alloc_refill(size: usize) -> *mut u8 {
+    let Some(&class) = CLASS_OF.get((size + 7) >> 3) else {
+        return ptr::null_mut();
+    };
+    // SAFETY: this thread's heap, and a class below `CLASSES` (the assertion above).
+    unsafe { alloc_slow(heap(), class as usize) }
 }
 
 /// Whether sizes `a` and `b`, both at most [`SMALL_MAX`], share a size class: a block of one
@@ -1222,4 +1350,40 @@ fn resident_bytes(p: *const u8) -> Option<usize> {
         return None;
     }
     Some(vec.iter().filter(|&&v| v & 1 == 1).count() * 4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `heap` is [`Heap::NEW`], field by field.
+    fn is_new(heap: *const Heap) -> bool {
+        // SAFETY: a thread's own heap, read on that thread.
+        let h = unsafe { &*heap };
+        h.current.iter().all(|&p| p == EMPTY_PTR)
+            && h.avail.iter().all(|p| p.is_null())
+            && h.owned.is_null()
+            && h.free_segs.is_null()
+            && h.empty_resident == 0
+            && h.state == UNINIT
+            && h.id == NO_ID
+    }
+
+    /// Every thread's heap starts as `Heap::NEW` (on x86-64 Linux an image written in assembly),
+    /// each thread its own. This test binary's global allocator is the system's, so no thread
+    /// here has started its heap.
+    #[test]
+    fn every_thread_starts_with_a_new_heap_of_its_own() {
+        let here = heap() as usize;
+        assert!(is_new(here as *const Heap));
+        let there = std::thread::spawn(|| {
+            let h = heap();
+            (h as usize, is_new(h))
+        })
+        .join()
+        .unwrap();
+        assert!(there.1, "a spawned thread's heap is not Heap::NEW");
+        assert_ne!(here, there.0, "two threads share a heap");
+        assert_eq!(here % align_of::<Heap>(), 0);
+    }
 }
