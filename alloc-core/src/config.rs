@@ -10,7 +10,12 @@
 //!   on jemalloc's decay timer (`dirty_decay_ms`, 10 s by default) by a background thread, even when
 //!   the program makes no further allocator calls. Without it, purging happens only inside later
 //!   allocator calls, and an idle program would keep its peak.
-//! - `cache_oblivious:false` — by default jemalloc starts every block of 16 KiB or more at a random
+//! - no `cache_oblivious` (a build option, not in the string: alloc-core turns on
+//!   `tikv-jemalloc-sys`'s `disable_cache_oblivious` feature, jemalloc's
+//!   `--disable-cache-oblivious`). jemalloc 5.3.0, which `tikv-jemalloc-sys` 0.5 and 0.6 build, has
+//!   no run-time option for it: with `cache_oblivious:false` in the string, every program linked
+//!   with either printed `<jemalloc>: Invalid conf pair: cache_oblivious:false` at start-up and kept
+//!   the padding. By default jemalloc starts every block of 16 KiB or more at a random
 //!   multiple of 64 bytes into its first page, and so gives each such block one page more than its
 //!   size class (`sz_large_pad`), to spread many blocks' first cache lines over the cache sets.
 //!   With `false` a large block starts on a page boundary and takes exactly its class's pages.
@@ -72,7 +77,7 @@
 use core::ffi::c_char;
 
 /// The options this crate gives jemalloc (see the module docs for each one's reason).
-pub const MALLOC_CONF: &str = "oversize_threshold:0,background_thread:true,cache_oblivious:false";
+pub const MALLOC_CONF: &str = "oversize_threshold:0,background_thread:true";
 
 /// jemalloc's `malloc_conf`: a pointer to a NUL-terminated option string, read before `main`.
 #[repr(transparent)]
@@ -81,7 +86,7 @@ pub struct ConfPtr(*const c_char);
 // SAFETY: the pointer is to a `'static` immutable byte string; sharing it between threads is sound.
 unsafe impl Sync for ConfPtr {}
 
-const CONF_BYTES: &[u8] = b"oversize_threshold:0,background_thread:true,cache_oblivious:false\0";
+const CONF_BYTES: &[u8] = b"oversize_threshold:0,background_thread:true\0";
 
 /// The exported symbol jemalloc (prefixed build, `_rjem_`) reads its options from.
 #[unsafe(export_name = "_rjem_malloc_conf")]
@@ -98,10 +103,12 @@ fn read_opt<T: Copy + Default>(name: &core::ffi::CStr) -> Option<T> {
     crate::introspect::mallctl_read(name).ok()
 }
 
-/// Whether jemalloc runs with this crate's options ([`MALLOC_CONF`]).
+/// Whether jemalloc runs with this crate's options ([`MALLOC_CONF`], and large blocks without the
+/// cache-oblivious padding page).
 ///
 /// `false` when `_RJEM_MALLOC_CONF` overrode one of them at run time: large temporaries are then
-/// purged eagerly again, for instance, or large blocks take a page more.
+/// purged eagerly again, for instance, or (with jemalloc 5.3.1, `tikv-jemalloc-sys` 0.7, which
+/// has the run-time option) large blocks take a page more.
 ///
 /// ```
 /// #[global_allocator]
