@@ -18,7 +18,7 @@
 //!   the padding. By default jemalloc starts every block of 16 KiB or more at a random
 //!   multiple of 64 bytes into its first page, and so gives each such block one page more than its
 //!   size class (`sz_large_pad`), to spread many blocks' first cache lines over the cache sets.
-//!   With `false` a large block starts on a page boundary and takes exactly its class's pages.
+//!   Without it a large block starts on a page boundary and takes exactly its class's pages.
 //!   Measured (`benches/RESULTS.md` section 15, this 2-vCPU EPYC): `vecgrow`, whose 1000 live
 //!   vectors are mostly 16–32 KiB, peaks at 27.4 MiB instead of 32.4 MiB and takes 6 500 page
 //!   faults instead of 7 840 (its time moved less than this machine's noise); no other workload's

@@ -48,8 +48,10 @@
 //!
 //! ## Next to other jemalloc users
 //!
-//! alloc-core calls jemalloc through `tikv-jemalloc-sys` and accepts any of its versions 0.5, 0.6
-//! and 0.7 (`>=0.5, <0.8`; all three carry jemalloc 5.3 and the same functions). That matters because
+//! alloc-core calls jemalloc through `tikv-jemalloc-sys` and accepts any of its versions 0.5 (from
+//! 0.5.4, the first with the `disable_cache_oblivious` build feature alloc-core turns on), 0.6 and
+//! 0.7 (`>=0.5.4, <0.8`; all three carry jemalloc 5.3 and the same functions; a lockfile that holds
+//! 0.5.0–0.5.3 moves to 0.5.4 with `cargo update -p tikv-jemalloc-sys`). That matters because
 //! `tikv-jemalloc-sys` declares `links = "jemalloc"`, and Cargo allows exactly one package with a
 //! given `links` value in a dependency graph: there is never a second jemalloc in the process.
 //! A program that already depends on `tikv-jemallocator` 0.5, 0.6 (ripgrep 15.1, many services) or
@@ -67,15 +69,16 @@
 //!
 //! ```text
 //! error: failed to select a version for `tikv-jemalloc-sys`.
-//!     ... required by package `alloc-core v0.1.0 (…/alloc-core)`
-//! versions that meet the requirements `>=0.5, <0.8` are: 0.7.1+5.3.1-…, 0.6.1+5.3.0-…, …, 0.5.0+5.3.0
+//!     ... required by package `tikv-jemallocator v0.4.0`
+//!     ... which satisfies dependency `tikv-jemallocator = "^0.4"` of package `… (…)`
+//! versions that meet the requirements `^0.4.0` are: 0.4.3+5.2.1-patched.2, 0.4.2+5.2.1-patched.2, 0.4.1+5.2.1-patched, 0.4.0+5.2.1
 //!
 //! package `tikv-jemalloc-sys` links to the native library `jemalloc`, but it conflicts with a previous package which links to `jemalloc` as well:
-//! package `tikv-jemalloc-sys v0.4.0+5.2.1`
-//!     ... which satisfies dependency `tikv-jemalloc-sys = "^0.4.0"` of package `tikv-jemallocator v0.4.0`
+//! package `tikv-jemalloc-sys v0.6.1+5.3.0-1-ge13ca993e8ccb9ba9847cc330696e02839f328f7`
+//!     ... which satisfies dependency `tikv-jemalloc-sys = ">=0.5.4, <0.8"` of package `alloc-core v0.1.0 (…/alloc-core)`
 //! ```
 //!
-//! The way out is to move the other dependency to 0.5–0.7.
+//! The way out is to move the other dependency to 0.5–0.7 (`tikv-jemalloc-sys` 0.5.4 or later).
 //!
 //! jemalloc reads one option string, and alloc-core defines it. A program that already defines its
 //! own (`#[export_name = "_rjem_malloc_conf"]`) fails to link with `duplicate symbol:

@@ -286,7 +286,11 @@ impl Heap {
 
 /// The name of this thread's [`Heap`] in thread-local storage on x86-64 Linux, with the crate's
 /// version in it so that two versions of this crate linked into one program keep their own.
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[cfg(all(
+    target_arch = "x86_64",
+    target_pointer_width = "64",
+    target_os = "linux"
+))]
 macro_rules! heap_symbol {
     () => {
         concat!(
@@ -303,8 +307,14 @@ macro_rules! heap_symbol {
 // Every thread's heap starts as [`Heap::NEW`]: its initial image in `.tdata`, hidden (not
 // exported from a shared library). `current` is every class's pointer to `EMPTY` (a relocated
 // address, as C's `static __thread void *p = &x;` is), `id` is `NO_ID`, and every other field is
-// zero (`null`, 0, `UNINIT`), which the assertion below checks against `Heap::NEW` field by field.
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+// zero (`null`, 0, `UNINIT`). The assertion below checks the layout and `Heap::NEW`'s values for
+// every field but `current` (a pointer a constant cannot compare), and the unit test at the end
+// reads a new thread's heap field by field, `current` included.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_pointer_width = "64",
+    target_os = "linux"
+))]
 core::arch::global_asm!(
     concat!(".pushsection .tdata.", heap_symbol!(), ",\"awT\",@progbits"),
     ".p2align 3",
@@ -326,13 +336,18 @@ core::arch::global_asm!(
     empty = sym EMPTY,
 );
 
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[cfg(all(
+    target_arch = "x86_64",
+    target_pointer_width = "64",
+    target_os = "linux"
+))]
 const _: () = {
     use core::mem::offset_of;
     let new = Heap::NEW;
     // The image above: `current` at the start, all `EMPTY`; `id` `NO_ID` in the last word it
     // writes; the rest zero.
     assert!(offset_of!(Heap, current) == 0 && offset_of!(Heap, id) + 8 <= size_of::<Heap>());
+    assert!(align_of::<Heap>() <= 8); // `.p2align 3`
     assert!(
         offset_of!(Heap, avail) == CLASSES * 8 && offset_of!(Heap, id) > offset_of!(Heap, state)
     );
@@ -353,9 +368,17 @@ const _: () = {
 /// every live value out of the registers that call would clobber: `alloc` and `free` pushed and
 /// popped two registers each, 5% of `churn`'s instructions (`benches/RESULTS.md` section 18).
 ///
-/// As with jemalloc, a shared library holding this crate takes static TLS: it loads at start-up,
-/// or by `dlopen` while the C library's reserve for that lasts.
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+/// As with jemalloc (unless built with `tikv-jemalloc-sys`'s `disable_initial_exec_tls`), a shared
+/// library holding this crate takes static TLS, here 2 × 8 × the class count + 40 bytes (about
+/// 500): it loads at start-up, or by `dlopen` while the C library's reserve for that lasts
+/// (glibc's tunable `glibc.rtld.optional_static_tls`, 512 bytes by default; musl has none). The symbol is hidden, so a Rust `dylib`
+/// of this crate, whose `#[inline]` functions inline this into other shared objects, does not
+/// link; executables, static libraries and `cdylib`s do.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_pointer_width = "64",
+    target_os = "linux"
+))]
 #[inline(always)]
 fn heap() -> *mut Heap {
     let heap: *mut Heap;
@@ -374,7 +397,11 @@ fn heap() -> *mut Heap {
     heap
 }
 
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+#[cfg(not(all(
+    target_arch = "x86_64",
+    target_pointer_width = "64",
+    target_os = "linux"
+)))]
 thread_local! {
     static HEAP: UnsafeCell<Heap> = const { UnsafeCell::new(Heap::NEW) };
 }
@@ -382,7 +409,11 @@ thread_local! {
 /// This thread's heap: an offset from the thread pointer (a const thread-local with no
 /// destructor is always there). Only the address is taken inside `with`, so that the callers'
 /// code inlines around it; with the work inside the closure, `LocalKey::with` stayed a call.
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+#[cfg(not(all(
+    target_arch = "x86_64",
+    target_pointer_width = "64",
+    target_os = "linux"
+)))]
 #[inline(always)]
 fn heap() -> *mut Heap {
     HEAP.with(UnsafeCell::get)
@@ -428,7 +459,8 @@ const _: () = {
 };
 
 /// A block of `size` bytes (a layout that takes no jemalloc flags), or null when this layer
-/// cannot serve it (`size` of 0 or over [`SMALL_MAX`] included) and jemalloc should.
+/// cannot serve it (`size` over [`SMALL_MAX`] included) and jemalloc should. `size` is not 0
+/// (`GlobalAlloc`'s contract).
 #[inline]
 pub fn alloc(size: usize) -> *mut u8 {
     let p = alloc_fast(size);
