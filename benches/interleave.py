@@ -20,8 +20,11 @@ and `sampled_<x>` the same with workload-tracked_<x>, a tracked build copied in 
 after alloc-core's, so they override it);
 `floor` is workload-floor (feature `floor`, benches/src/floor.rs): the cheapest wrapper sampled
 mode's spec allows, a lower bound for sampled mode's cost.
-Prints one line per variant: median wall time, its ratio to the first variant, and the median
-peak RSS (the workload's own `peak_rss_kib=`, its VmHWM).
+Round r runs the variants in turn starting from the r-th (mod their number), so that over
+whole cycles each runs in every place and after every other.
+Prints one line per variant: median wall time, its ratio to the first variant's median, the
+median and quartiles of the round-by-round ratios to the first variant (each round's two times
+side by side), and the median peak RSS (the workload's own `peak_rss_kib=`, its VmHWM).
 """
 
 import json
@@ -100,17 +103,25 @@ def main():
     commands = {v: command(v) for v in variants}
     times = {v: [] for v in variants}
     rss = {v: [] for v in variants}
-    for _ in range(rounds):
-        for v in variants:
+    for r in range(rounds):
+        # Round r starts at variant r (mod n): over n rounds each variant runs once in every
+        # place and after every other one, so neither a place in the round nor what ran just
+        # before (a process that left the kernel free huge pages, say) favours one variant.
+        for v in variants[r % len(variants) :] + variants[: r % len(variants)]:
             t, m = run_once(*commands[v], workload)
             times[v].append(t)
             rss[v].append(m)
     base = statistics.median(times[variants[0]])
     for v in variants:
         med = statistics.median(times[v])
+        # The same round's times side by side: a slow spell that spans a round cancels out.
+        ratios = sorted(t / b for t, b in zip(times[v], times[variants[0]]))
+        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
         print(
             f"{workload:9} {v:14} median {med:.3f} s  {med / base:.2f}x {variants[0]}  "
             f"(min {min(times[v]):.3f}, max {max(times[v]):.3f})  "
+            f"round by round {statistics.median(ratios):.2f}x "
+            f"[{quartiles[0]:.2f}, {quartiles[2]:.2f}]  "
             f"peak RSS {statistics.median(rss[v]) / 1024:.1f} MiB"
         )
     if json_path:
