@@ -21,7 +21,8 @@ after alloc-core's, so they override it);
 `floor` is workload-floor (feature `floor`, benches/src/floor.rs): the cheapest wrapper sampled
 mode's spec allows, a lower bound for sampled mode's cost.
 Round r runs the variants in turn starting from the r-th (mod their number), so that over
-whole cycles each runs in every place and after every other.
+whole cycles each runs in every place (the cyclic order stays, so a variant still follows the
+same one within a round and another only at a round's start).
 Prints one line per variant: median wall time, its ratio to the first variant's median, the
 median and quartiles of the round-by-round ratios to the first variant (each round's two times
 side by side), and the median peak RSS (the workload's own `peak_rss_kib=`, its VmHWM).
@@ -105,8 +106,8 @@ def main():
     rss = {v: [] for v in variants}
     for r in range(rounds):
         # Round r starts at variant r (mod n): over n rounds each variant runs once in every
-        # place and after every other one, so neither a place in the round nor what ran just
-        # before (a process that left the kernel free huge pages, say) favours one variant.
+        # place, so no variant always runs first or last. (The cyclic order stays: within a
+        # round a variant follows the same one; only at a round's start does it follow another.)
         for v in variants[r % len(variants) :] + variants[: r % len(variants)]:
             t, m = run_once(*commands[v], workload)
             times[v].append(t)
