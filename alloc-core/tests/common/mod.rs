@@ -46,12 +46,39 @@ pub fn run_self(name: &str, env: &[(&str, &str)], limit_as: Option<u64>, marker:
             });
         }
     }
-    let out = cmd.output().unwrap();
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // A child that hangs (an allocation failure inside the panic hook's backtrace deadlocks on
+    // its lock) is killed after `CHILD_TIMEOUT` and fails the test instead of stalling the run.
+    let pid = child.id() as libc::pid_t;
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let timed_out = wait.recv_timeout(CHILD_TIMEOUT).is_err();
+        if timed_out {
+            // SAFETY: `kill` has no memory effects; `pid` is the child, not yet reaped: the
+            // parent reaps it in `wait_with_output`, which has not returned (it sends on `done`).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        timed_out
+    });
+    let out = child.wait_with_output().unwrap();
+    // The watchdog may have timed out already: then the channel is gone and the send fails.
+    let _ = done.send(());
+    let timed_out = watchdog.join().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains(marker),
-        "child {name} failed: {}\n{stdout}\n{}",
+        !timed_out && out.status.success() && stdout.contains(marker),
+        "child {name} failed{}: {}\n{stdout}\n{}",
+        if timed_out {
+            " (killed after the timeout)"
+        } else {
+            ""
+        },
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// How long [`run_self`] lets a child run (the slowest takes a few seconds).
+pub const CHILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
