@@ -2,7 +2,7 @@
 //! get huge pages.
 //!
 //! Every method is `#[inline]`: a wrapper without it cost about 12% on the churn workload. When the
-//! policy asks for no flags, blocks of up to [`small::SMALL_MAX`] (4 KiB) come from [`small`]'s
+//! policy asks for no flags, blocks of up to [`small::SMALL_MAX`] (32 KiB) come from [`small`]'s
 //! thread-owned pages (one out-of-line call, as jemalloc's `malloc` is), larger ones from the plain
 //! `malloc`/`calloc`/`realloc` entry points, exactly as `tikv_jemallocator::Jemalloc` does; a free
 //! tells the two apart with one range check.

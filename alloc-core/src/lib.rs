@@ -20,13 +20,14 @@
 //!    takes `malloc`, copy and sized free from the thread's cache, instead of jemalloc's general
 //!    `realloc`: a `Vec` or `String` growing by `push` costs 11-15% fewer instructions on the
 //!    `vecgrow` and `btree` workloads (`benches/RESULTS.md` section 14). Between two sizes of up
-//!    to 4 KiB a block of [`small`] (item 7) stays in that layer.
-//! 6. **No padding page on large blocks.** A block of 16 KiB or more starts on a page boundary and
-//!    takes exactly its size class's pages, where jemalloc's default gives each one a page more to
-//!    start it at a random cache line (`cache_oblivious`, see [`config`]): 2048 blocks of 20 KiB
-//!    take 40 MiB of pages, not 48 MiB (`tests/stats.rs`), and a heap of 1000 growing vectors
-//!    peaks 15% lower (`vecgrow`, `benches/RESULTS.md` section 15).
-//! 7. **Small blocks in thread-owned pages.** Blocks of up to 4 KiB that need no more alignment
+//!    to 32 KiB a block of [`small`] (item 7) stays in that layer.
+//! 6. **No padding page on large blocks.** A block of 16 KiB or more starts on a page boundary. One
+//!    from jemalloc (over [`small::SMALL_MAX`]) takes exactly its size class's pages, where
+//!    jemalloc's default gives each one a page more to start it at a random cache line
+//!    (`cache_oblivious`, see [`config`]): 1024 blocks of 40 KiB take 40 MiB of pages, not 44 MiB
+//!    (`tests/stats.rs`), and a heap of 1000 growing vectors peaks 15% lower (`vecgrow`,
+//!    `benches/RESULTS.md` section 15).
+//! 7. **Small blocks in thread-owned pages.** Blocks of up to 32 KiB that need no more alignment
 //!    than their size class gives are served by [`small`], in front of jemalloc: per-thread 64 KiB
 //!    pages of one size class each, with jemalloc's size classes, where allocating and freeing are
 //!    a pop and a push on the page's free list and frees from other threads go onto an atomic list
@@ -57,7 +58,7 @@
 //! A program that already depends on `tikv-jemallocator` 0.5, 0.6 (ripgrep 15.1, many services) or
 //! 0.7 gets the one `tikv-jemalloc-sys` of that version, shared by both: a block from
 //! `tikv_jemallocator::Jemalloc` is a block of the same jemalloc that [`AlignedAlloc`] uses, and
-//! [`usable_size`] knows it. (The reverse does not hold for small blocks: one of up to 4 KiB from
+//! [`usable_size`] knows it. (The reverse does not hold for small blocks: one of up to 32 KiB from
 //! [`AlignedAlloc`] may be one of [`small`]'s, so it goes back through [`AlignedAlloc`], as any
 //! `GlobalAlloc`'s block must.)
 //! The test `tests/jemalloc_versions.rs` resolves a program beside each version, and builds and runs
@@ -89,7 +90,7 @@
 //! there is one jemalloc).
 //!
 //! Layers, in file order: [`policy`] (pure: which flags a block gets) → `jemalloc.rs` (the
-//! `GlobalAlloc` impl, the only unsafe calls into jemalloc) → [`small`] (blocks of up to 4 KiB in
+//! `GlobalAlloc` impl, the only unsafe calls into jemalloc) → [`small`] (blocks of up to 32 KiB in
 //! thread-owned pages) → [`mapped`] (blocks in mappings of their own) → [`config`] (jemalloc's
 //! options) → `introspect.rs` ([`usable_size`], [`stats`]).
 

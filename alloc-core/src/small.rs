@@ -1,6 +1,6 @@
 //! Small blocks in pages owned by one thread, in front of jemalloc.
 //!
-//! Blocks of up to [`SMALL_MAX`] (4 KiB) bytes that take no jemalloc flags are served here, the
+//! Blocks of up to [`SMALL_MAX`] (32 KiB) bytes that take no jemalloc flags are served here, the
 //! way mimalloc serves them: each thread owns 4 MiB segments cut into 64 KiB pages, each page
 //! holds blocks of one size class, and allocating or freeing (by the owning thread) is a pop or a
 //! push on the page's free list. jemalloc's thread cache instead flushes freed blocks back to their
@@ -16,16 +16,18 @@
 //! that empties its class's current page stopped calling the slow path: `btree` 1 686 M, `vecgrow`
 //! 6 577 M (section 17). Reaching the thread's heap without a call to `__tls_get_addr` (see
 //! `heap`) then took `churn` from 971 M to 920 M, `mt-churn` from 1 941 M to 1 840 M and
-//! `btree` from 1 687 M to 1 661 M (section 18).
+//! `btree` from 1 687 M to 1 661 M (section 18). Raising [`SMALL_MAX`] from 4 KiB to 32 KiB took
+//! `vecgrow`'s blocks of 5-32 KiB off jemalloc's large-class path too (section 20).
 //!
 //! - **No huge pages here:** advising them on a large heap's segments saved 3-5% of `btree`'s
 //!   user time, but on the VM measured, where the host takes back free 2 MiB blocks, their faults
 //!   cost as much system time again (`benches/RESULTS.md` section 17). `thp=always` gives them
 //!   anyway; [`crate::stats`] then counts each one whole.
-//! - **Same size classes as jemalloc's** (8, 16, 32, 48, ..., 3584, 4096), laid from 64 KiB-aligned
-//!   page starts as jemalloc lays them from page-aligned slabs, so a block has the alignment
-//!   jemalloc would give it, `usable_size` reports the same class, and [`crate::policy`]'s rules
-//!   (64 bytes from 256 up) hold unchanged.
+//! - **Same size classes as jemalloc's** (8, 16, 32, 48, ..., 4096, 5120, ..., 28672, 32768),
+//!   laid from 64 KiB-aligned page starts as jemalloc lays its small ones from page-aligned slabs,
+//!   so `usable_size` reports the same class and [`crate::policy`]'s rules (64 bytes from 256 up)
+//!   hold unchanged. A block is at least as aligned as jemalloc's would be: the classes from
+//!   16 KiB, jemalloc's large ones (page-aligned extents), are multiples of a 4 KiB page.
 //! - **Where a block lives** is one subtraction: every segment comes from one address range
 //!   reserved at first use ([`REGION_SIZE`], 16 GiB of address space, `PROT_NONE` and not
 //!   committed until a segment is mapped), so `dealloc` tells these blocks from jemalloc's without
@@ -75,7 +77,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, 
 use crate::policy;
 
 /// The largest block served here; larger ones (and any with jemalloc flags) go to jemalloc.
-pub const SMALL_MAX: usize = 4096;
+pub const SMALL_MAX: usize = 32 << 10;
 /// A segment: the unit of memory a thread owns, aligned to its size.
 pub const SEGMENT_SIZE: usize = 4 << 20;
 /// A page: one size class's blocks. The first page of each segment ([`HEADER_PAGES`]) holds the
@@ -233,8 +235,13 @@ struct Heap {
     /// Every owned segment, and the stack of those that may have free pages.
     owned: *mut Segment,
     free_segs: *mut Segment,
-    /// Free pages of the heap's segments whose memory is still resident: past [`PURGE_LIMIT`]
-    /// of them, a page that empties is given back to the kernel.
+    /// Free pages of the heap's segments whose memory is still resident (`touched` non-zero),
+    /// linked through their `next` and `prev`, the most recently emptied at `resident`, the
+    /// least at `resident_tail`: [`fresh_page`] takes the first, and past [`PURGE_LIMIT`] of
+    /// them the last goes back to the kernel.
+    resident: *mut Page,
+    resident_tail: *mut Page,
+    /// How many pages are on `resident`.
     empty_resident: usize,
     /// 0 not started, 1 live, 2 no layer (exited, refused, or turned off).
     state: u8,
@@ -278,6 +285,8 @@ impl Heap {
         avail: [ptr::null_mut(); CLASSES],
         owned: ptr::null_mut(),
         free_segs: ptr::null_mut(),
+        resident: ptr::null_mut(),
+        resident_tail: ptr::null_mut(),
         empty_resident: 0,
         state: UNINIT,
         id: NO_ID,
@@ -353,6 +362,7 @@ const _: () = {
     );
     assert!(new.id == usize::MAX && new.state == 0 && new.empty_resident == 0);
     assert!(new.owned.is_null() && new.free_segs.is_null());
+    assert!(new.resident.is_null() && new.resident_tail.is_null());
     let mut i = 0;
     while i < CLASSES {
         assert!(new.avail[i].is_null());
@@ -369,9 +379,11 @@ const _: () = {
 /// popped two registers each, 5% of `churn`'s instructions (`benches/RESULTS.md` section 18).
 ///
 /// As with jemalloc (unless built with `tikv-jemalloc-sys`'s `disable_initial_exec_tls`), a shared
-/// library holding this crate takes static TLS, here 2 × 8 × the class count + 40 bytes (about
-/// 500): it loads at start-up, or by `dlopen` while the C library's reserve for that lasts
-/// (glibc's tunable `glibc.rtld.optional_static_tls`, 512 bytes by default; musl has none). The symbol is hidden, so a Rust `dylib`
+/// library holding this crate takes static TLS, here 2 × 8 × the class count + 56 bytes (712,
+/// beside jemalloc's own 1 968, `je_tsd_tls`, measured with `nm -S`): it loads at start-up, or by
+/// `dlopen` while the C library's reserve for that lasts (glibc's tunable
+/// `glibc.rtld.optional_static_tls`, 512 bytes by default, which jemalloc alone already
+/// exceeds; musl has none). The symbol is hidden, so a Rust `dylib`
 /// of this crate, whose `#[inline]` functions inline this into other shared objects, does not
 /// link; executables, static libraries and `cdylib`s do.
 #[cfg(all(
@@ -707,14 +719,69 @@ unsafe fn avail_remove(heap: *mut Heap, class: usize, page: *mut Page) {
 }
 
 /// How many free pages with resident memory a heap keeps for reuse (1 MiB) before it gives the
-/// memory of each page that empties back to the kernel. A fixed number: a share of the pages in
-/// use, taken when pages empty, kept the share of the peak after the heap had shrunk (9 MiB of
+/// memory of the one emptied longest ago back to the kernel. A fixed number: a share of the pages
+/// in use, taken when pages empty, kept the share of the peak after the heap had shrunk (9 MiB of
 /// 64 MiB freed, `tests/small.rs`).
 pub const PURGE_LIMIT: usize = (1 << 20) / PAGE_SIZE;
 
-/// Returns an empty page to its segment. Its memory stays for reuse unless the heap already keeps
-/// [`PURGE_LIMIT`] such pages (then it goes back to the kernel), and the whole segment's goes back
-/// when none of its pages is in use.
+/// Puts `page`, free and resident, at the head of the heap's `resident` list.
+///
+/// # Safety
+///
+/// `heap` is this thread's and owns `page`'s segment; `page` is not in use, its `touched` is not
+/// zero, and it is in no list.
+unsafe fn resident_push(heap: *mut Heap, page: *mut Page) {
+    // SAFETY: owner fields of the heap's own pages (caller); a free page is in no `avail` list,
+    // so its links are this list's.
+    unsafe {
+        let head = (*heap).resident;
+        *(*page).next.get() = head;
+        *(*page).prev.get() = ptr::null_mut();
+        if head.is_null() {
+            (*heap).resident_tail = page;
+        } else {
+            *(*head).prev.get() = page;
+        }
+        (*heap).resident = page;
+        (*heap).empty_resident += 1;
+    }
+}
+
+/// Takes `page` off the heap's `resident` list.
+///
+/// # Safety
+///
+/// `heap` is this thread's; `page` is on its `resident` list.
+unsafe fn resident_remove(heap: *mut Heap, page: *mut Page) {
+    // SAFETY: owner fields of the heap's own pages (caller).
+    unsafe {
+        let (next, prev) = (*(*page).next.get(), *(*page).prev.get());
+        if prev.is_null() {
+            (*heap).resident = next;
+        } else {
+            *(*prev).next.get() = next;
+        }
+        if next.is_null() {
+            (*heap).resident_tail = prev;
+        } else {
+            *(*next).prev.get() = prev;
+        }
+        *(*page).next.get() = ptr::null_mut();
+        *(*page).prev.get() = ptr::null_mut();
+        (*heap).empty_resident = (*heap).empty_resident.saturating_sub(1);
+    }
+}
+
+/// The segment holding page header `page`, and the page's index in it.
+fn page_position(page: *mut Page) -> (*mut Segment, usize) {
+    let seg = (page as usize & !(SEGMENT_SIZE - 1)) as *mut Segment;
+    let first = seg as usize + core::mem::offset_of!(Segment, pages);
+    (seg, (page as usize - first) / size_of::<Page>())
+}
+
+/// Returns an empty page to its segment. Its memory stays for reuse (the first page
+/// [`fresh_page`] takes), and past [`PURGE_LIMIT`] such pages the one emptied longest ago goes
+/// back to the kernel; the whole segment's goes back when none of its pages is in use.
 ///
 /// # Safety
 ///
@@ -733,15 +800,20 @@ unsafe fn retire_page(heap: *mut Heap, seg: *mut Segment, page: *mut Page) {
             *(*seg).in_free.get() = true;
         }
         if (*page).touched.load(Relaxed) != 0 {
-            (*heap).empty_resident += 1;
+            resident_push(heap, page);
         }
         if *free_pages == ALL_FREE {
             purge(heap, seg);
-        } else if (*heap).empty_resident > PURGE_LIMIT && (*page).touched.load(Relaxed) != 0 {
-            (*page).touched.store(0, Relaxed);
-            (*heap).empty_resident -= 1;
+        } else if (*heap).empty_resident > PURGE_LIMIT {
+            let old = (*heap).resident_tail;
+            resident_remove(heap, old);
+            (*old).touched.store(0, Relaxed);
+            let (old_seg, old_index) = page_position(old);
             libc::madvise(
-                seg.cast::<u8>().add(index * PAGE_SIZE).cast::<c_void>(),
+                old_seg
+                    .cast::<u8>()
+                    .add(old_index * PAGE_SIZE)
+                    .cast::<c_void>(),
                 PAGE_SIZE,
                 libc::MADV_DONTNEED,
             );
@@ -757,13 +829,17 @@ unsafe fn retire_page(heap: *mut Heap, seg: *mut Segment, page: *mut Page) {
 unsafe fn purge(heap: *mut Heap, seg: *mut Segment) {
     // SAFETY: the segment's pages after the header pages are mapped and hold no live block.
     unsafe {
-        let mut touched = 0;
-        for page in (*seg).pages.iter().skip(HEADER_PAGES) {
-            touched += (page.touched.load(Relaxed) != 0) as usize;
-            page.touched.store(0, Relaxed);
+        let mut touched = false;
+        for index in HEADER_PAGES..PAGES {
+            let page = &raw mut (*seg).pages[index];
+            if (*page).touched.load(Relaxed) != 0 {
+                // Free (no page of `seg` is in use) and resident: on the heap's list.
+                resident_remove(heap, page);
+                (*page).touched.store(0, Relaxed);
+                touched = true;
+            }
         }
-        (*heap).empty_resident = (*heap).empty_resident.saturating_sub(touched);
-        if touched != 0 {
+        if touched {
             libc::madvise(
                 seg.cast::<u8>()
                     .add(HEADER_PAGES * PAGE_SIZE)
@@ -948,8 +1024,11 @@ unsafe fn take_remote_full_of(heap: *mut Heap, seg: *mut Segment) {
     }
 }
 
-/// A page for `class` from one of the heap's segments, an adopted one, or a new one; null if
-/// none can be had.
+/// A page for `class`: the free page with resident memory emptied last, else one from the heap's
+/// segments, an adopted one, or a new one; null if none can be had. (Taking the first free page of
+/// a segment instead, `vecgrow` with blocks up to 32 KiB, two to a page, left the pages it had
+/// used empty and gave them back to the kernel: 1 894 `madvise` calls and 30 297 page faults
+/// against 6 472.)
 ///
 /// # Safety
 ///
@@ -958,6 +1037,12 @@ unsafe fn fresh_page(heap: *mut Heap, class: usize) -> *mut Page {
     let class = class.min(CLASSES - 1);
     // SAFETY: the heap's own segments; an adopted or new segment becomes the heap's.
     unsafe {
+        let resident = (*heap).resident;
+        if !resident.is_null() {
+            // The page emptied last: its memory resident, likely still in the caches and the TLB.
+            let (seg, index) = page_position(resident);
+            return init_page(heap, seg, index, class);
+        }
         loop {
             let seg = (*heap).free_segs;
             if !seg.is_null() {
@@ -1001,7 +1086,7 @@ unsafe fn init_page(heap: *mut Heap, seg: *mut Segment, index: usize, class: usi
         let start = seg as usize + index * PAGE_SIZE;
         (*(*seg).free_pages.get())[index / 64] &= !(1 << (index % 64));
         if (*page).touched.load(Relaxed) != 0 {
-            (*heap).empty_resident = (*heap).empty_resident.saturating_sub(1);
+            resident_remove(heap, page);
         }
         *(*page).free.get() = ptr::null_mut();
         (*page).used.store(0, Relaxed);
@@ -1096,7 +1181,9 @@ unsafe fn adopt(heap: *mut Heap) -> bool {
         for index in HEADER_PAGES..PAGES {
             let page = &raw mut (*seg).pages[index];
             if (*page).block_size.load(Relaxed) == 0 {
-                (*heap).empty_resident += ((*page).touched.load(Relaxed) != 0) as usize;
+                if (*page).touched.load(Relaxed) != 0 {
+                    resident_push(heap, page);
+                }
                 continue;
             }
             *(*page).in_avail.get() = false;
@@ -1304,6 +1391,8 @@ unsafe fn abandon(heap: *mut Heap) {
         }
         (*heap).owned = ptr::null_mut();
         (*heap).free_segs = ptr::null_mut();
+        (*heap).resident = ptr::null_mut();
+        (*heap).resident_tail = ptr::null_mut();
         (*heap).empty_resident = 0;
         (*heap).current = [EMPTY_PTR; CLASSES];
         (*heap).avail = [ptr::null_mut(); CLASSES];
@@ -1396,6 +1485,8 @@ mod tests {
             && h.avail.iter().all(|p| p.is_null())
             && h.owned.is_null()
             && h.free_segs.is_null()
+            && h.resident.is_null()
+            && h.resident_tail.is_null()
             && h.empty_resident == 0
             && h.state == UNINIT
             && h.id == NO_ID

@@ -25,7 +25,7 @@ enum Op {
     },
 }
 
-/// Sizes that straddle the 256-byte, `small::SMALL_MAX` (4 KiB: blocks up to it come from
+/// Sizes that straddle the 256-byte, `small::SMALL_MAX` (32 KiB: blocks up to it come from
 /// thread-owned pages), 14-16 KiB (jemalloc's small classes end, large begin),
 /// `COPY_REALLOC_MAX` (32 KiB: `realloc` copies itself up to it), 4 MiB and `MAP_THRESHOLD`
 /// (32 MiB: blocks in mappings of their own) thresholds as well as spreading widely.
@@ -291,7 +291,8 @@ fn malloc_conf_is_linked_and_read() {
 fn large_blocks_start_on_a_page() {
     // With jemalloc's default `cache_oblivious:true` a block of 16 KiB or more starts at a random
     // multiple of 64 bytes into its first page (1 in 64 on a page boundary); alloc-core turns
-    // that off (config.rs), so every one starts on a page, and still on 64 bytes.
+    // that off (config.rs), so every one starts on a page, and still on 64 bytes. The 16 and
+    // 20 KiB blocks come from `small`'s pages, whose classes from 16 KiB are whole 4 KiB pages.
     for size in [
         16 << 10,
         20 << 10,

@@ -1,4 +1,4 @@
-//! `alloc_core::small`, the thread-owned pages for blocks of up to 4 KiB, against the real kernel
+//! `alloc_core::small`, the thread-owned pages for blocks of up to 32 KiB, against the real kernel
 //! and real threads: frees from other threads, thread exit and adoption, fork, the statistics,
 //! and the fallbacks to jemalloc (range refused, range used up, turned off).
 //!
@@ -168,6 +168,8 @@ fn realloc_moves_blocks_into_and_out_of_the_range() {
 fn small_reallocs_keep_contents_and_neighbours() {
     let sizes: Vec<usize> = (1..=40)
         .chain([47, 48, 49, 63, 64, 65, 100, 255, 256, 257, 1000, 4095, 4096])
+        // Larger classes with three or more blocks to a page (a block with two neighbours).
+        .chain([4097, 8192, 16385, 20480])
         .collect();
     for &old in &sizes {
         for &new in &sizes {
@@ -182,13 +184,19 @@ fn small_reallocs_keep_contents_and_neighbours() {
             // A run of filled blocks of the new class, grown until a block with both neighbours
             // in the run lies in the page of its last one, the class's current page: that block
             // is freed, so the realloc's new block is that one (the page's free list is LIFO).
+            // Seven at a time: with a batch a multiple of a page's blocks (16, 12, 8, 4 or 3 for
+            // the classes over 4000 bytes), the run's last block could be first in a page every
+            // time.
             let hole = loop {
-                for _ in 0..8 {
+                for _ in 0..7 {
                     let a = alloc_filled(new);
                     run.push((a, new));
                     addrs.insert(a);
                 }
-                assert!(run.len() <= 4096, "no block with both neighbours in a page");
+                assert!(
+                    run.len() <= 4096,
+                    "{new}: no block with both neighbours in a page"
+                );
                 let last = run.last().unwrap().0;
                 let found = run.iter().rev().map(|&(a, _)| a).find(|&a| {
                     page(a) == page(last)
@@ -245,7 +253,9 @@ fn eight_threads_free_each_others_blocks() {
             std::thread::spawn(move || {
                 let mut batch = Vec::new();
                 for i in 0..BLOCKS {
-                    let size = 1 + (i * 37 + t * 101) % SMALL_MAX;
+                    // Up to 4 KiB, and one block in 16 up to `SMALL_MAX` (485 MiB over the 8 threads).
+                    let spread = if i % 16 == 0 { SMALL_MAX } else { 4096 };
+                    let size = 1 + (i * 37 + t * 101) % spread;
                     batch.push((alloc_filled(size), size));
                     if batch.len() == 500 {
                         tx.send(std::mem::take(&mut batch)).unwrap();
@@ -508,7 +518,11 @@ fn a_refused_range_leaves_small_blocks_to_jemalloc() {
         return;
     }
     assert!(small::region().is_none());
-    let blocks: Vec<_> = filled_blocks(10_000, 1, SMALL_MAX);
+    // Every size up to 512, then every 29th up to `SMALL_MAX`: 19 MiB, well under the limit.
+    let blocks: Vec<_> = (1..=512)
+        .chain((512..=SMALL_MAX).step_by(29))
+        .map(|size| (alloc_filled(size), size))
+        .collect();
     assert!(blocks.iter().all(|&(a, _)| !small::owns(a as *const u8)));
     for (a, size) in blocks {
         check_and_free(a, size);
@@ -614,6 +628,54 @@ fn emptied_pages_go_back_to_the_kernel() {
                 check_and_free(a, 2048);
             }
         }
+    })
+    .join()
+    .unwrap();
+    println!("child ok");
+}
+
+/// The pages a heap reuses first are the ones it emptied last, still resident: blocks freed from
+/// the highest address down, past [`small::PURGE_LIMIT`] pages, then as many allocated again of
+/// another class, take no page fault. (Taking the lowest free page instead, as before, found the
+/// pages given back to the kernel first: 16 faults a page.) A child process, so that the thread's
+/// heap starts with a segment of its own.
+#[test]
+fn the_pages_emptied_last_are_reused_first() {
+    if !in_child("the_pages_emptied_last_are_reused_first", &[], None) {
+        return;
+    }
+    const PAGES: usize = 3 * small::PURGE_LIMIT;
+    std::thread::spawn(move || {
+        let per_page = PAGE_SIZE / 1024;
+        let first: Vec<usize> = (0..PAGES * per_page).map(|_| alloc_filled(1024)).collect();
+        let keep = alloc_filled(8);
+        let pages: HashSet<usize> = first.iter().map(|&a| page(a)).collect();
+        assert_eq!(pages.len(), PAGES, "1 KiB blocks fill whole pages");
+        let mut again = Vec::with_capacity(small::PURGE_LIMIT * (PAGE_SIZE / 2048));
+        for &a in first.iter().rev() {
+            check_and_free(a, 1024);
+        }
+        let faults = common::thread_faults();
+        for _ in 0..again.capacity() {
+            again.push(alloc_filled(2048));
+        }
+        let faults = common::thread_faults() - faults;
+        let reused = again.iter().filter(|&&a| pages.contains(&page(a))).count();
+        println!(
+            "{faults} faults, {reused} of {} blocks in emptied pages",
+            again.len()
+        );
+        assert_eq!(reused, again.len(), "every block in a page emptied before");
+        // 16 pages of 64 KiB are 256 faults of 4 KiB if they were given back.
+        assert!(
+            faults < 16,
+            "{faults} page faults writing {} pages",
+            small::PURGE_LIMIT
+        );
+        for a in again {
+            check_and_free(a, 2048);
+        }
+        check_and_free(keep, 8);
     })
     .join()
     .unwrap();

@@ -73,11 +73,12 @@ fn stats_follow_a_100_mib_block() {
 fn large_blocks_take_only_their_class_pages() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     const MIB: usize = 1 << 20;
-    // 2048 blocks of 20 KiB (one of jemalloc's large classes): 40 MiB of active pages. With
-    // jemalloc's default `cache_oblivious:true` each would take a page more (24 KiB, 48 MiB in all)
-    // for its random start; alloc-core turns that off (config.rs).
-    const N: usize = 2048;
-    const SIZE: usize = 20 << 10;
+    // 1024 blocks of 40 KiB (one of jemalloc's large classes, over `small::SMALL_MAX`): 40 MiB of
+    // active pages. With jemalloc's default `cache_oblivious:true` each would take a page more
+    // (44 KiB, 44 MiB in all) for its random start; alloc-core turns that off (config.rs).
+    const N: usize = 1024;
+    const SIZE: usize = 40 << 10;
+    const _: () = assert!(SIZE > alloc_core::small::SMALL_MAX);
     let before = alloc_core::stats().unwrap();
     let blocks: Vec<Vec<u8>> = (0..N).map(|_| Vec::with_capacity(SIZE)).collect();
     let during = alloc_core::stats().unwrap();
