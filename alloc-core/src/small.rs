@@ -1461,16 +1461,26 @@ pub(crate) fn stats() -> SmallStats {
 /// A segment's offset is handed out before it is mapped, and a failed `mmap` leaves it
 /// `PROT_NONE`: reading such a header would fault. `mincore` tells without touching it: a
 /// `PROT_NONE` page is never resident, and `new_segment` writes the header right after mapping.
+///
+/// `mincore` reports per kernel page: 4 KiB on x86-64, 16 or 64 KiB on some arm64 and POWER
+/// kernels, so the count is multiplied by the page size the kernel reports, not by 4 KiB.
 fn resident_bytes(p: *const u8) -> Option<usize> {
-    const SMALL_PAGES: usize = SEGMENT_SIZE / 4096;
-    let mut vec = [0u8; SMALL_PAGES];
-    // SAFETY: `mincore` only inspects the page tables; the segment's 4 KiB pages need one byte
-    // of `vec` each.
+    /// One byte per page of the smallest size Linux uses, 4 KiB: enough for any larger one.
+    const MAX_PAGES: usize = SEGMENT_SIZE / 4096;
+    let mut vec = [0u8; MAX_PAGES];
+    // SAFETY: `sysconf` reads a value the C library keeps; it does not allocate.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n >= 4096 => n as usize,
+        _ => 4096,
+    };
+    // SAFETY: `mincore` only inspects the page tables; the segment's pages, of at least 4 KiB,
+    // need one byte of `vec` each, at most `MAX_PAGES`.
     let r = unsafe { libc::mincore(p as *mut c_void, SEGMENT_SIZE, vec.as_mut_ptr()) };
     if r != 0 || vec[0] & 1 == 0 {
         return None;
     }
-    Some(vec.iter().filter(|&&v| v & 1 == 1).count() * 4096)
+    let pages = SEGMENT_SIZE / page;
+    Some(vec[..pages].iter().filter(|&&v| v & 1 == 1).count() * page)
 }
 
 #[cfg(test)]
