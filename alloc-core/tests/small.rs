@@ -253,7 +253,7 @@ fn eight_threads_free_each_others_blocks() {
             std::thread::spawn(move || {
                 let mut batch = Vec::new();
                 for i in 0..BLOCKS {
-                    // Up to 4 KiB, and one block in 16 up to `SMALL_MAX` (485 MiB over the 8 threads).
+                    // Up to 4 KiB, and one block in 16 up to `SMALL_MAX` (448 MiB over the 8 threads).
                     let spread = if i % 16 == 0 { SMALL_MAX } else { 4096 };
                     let size = 1 + (i * 37 + t * 101) % spread;
                     batch.push((alloc_filled(size), size));
@@ -518,7 +518,7 @@ fn a_refused_range_leaves_small_blocks_to_jemalloc() {
         return;
     }
     assert!(small::region().is_none());
-    // Every size up to 512, then every 29th up to `SMALL_MAX`: 19 MiB, well under the limit.
+    // Every size up to 512, then every 29th up to `SMALL_MAX`: 18 MiB, well under the limit.
     let blocks: Vec<_> = (1..=512)
         .chain((512..=SMALL_MAX).step_by(29))
         .map(|size| (alloc_filled(size), size))

@@ -56,8 +56,9 @@ pub fn run_self(name: &str, env: &[(&str, &str)], limit_as: Option<u64>, marker:
     let watchdog = std::thread::spawn(move || {
         let timed_out = wait.recv_timeout(CHILD_TIMEOUT).is_err();
         if timed_out {
-            // SAFETY: `kill` has no memory effects; `pid` is the child, not yet reaped: the
-            // parent reaps it in `wait_with_output`, which has not returned (it sends on `done`).
+            // SAFETY: `kill` has no memory effects. `pid` is the child, not yet reaped unless
+            // `wait_with_output` returned in the same instant as the timeout (it sends on `done`
+            // right after); only in that instant could the signal reach a reused pid.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         timed_out
