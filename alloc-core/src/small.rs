@@ -41,8 +41,9 @@
 //!   and can be freed from any thread at any time. A child of `fork` keeps every block; the
 //!   segments of threads it does not have are never adopted there.
 //! - **Memory goes back:** a page that empties goes back to its segment, for any size class to
-//!   reuse; a thread keeps up to [`PURGE_LIMIT`] (1 MiB) of such pages resident and gives the
-//!   memory of the others to the kernel (`MADV_DONTNEED`), and a segment with no page in use gives
+//!   reuse; a thread keeps such pages resident up to 1 MiB ([`PURGE_LIMIT`]) or one for every 8
+//!   pages it has in use ([`PURGE_SHARE`]), whichever is more, and gives the memory of the others
+//!   to the kernel (`MADV_DONTNEED`), the pages emptied longest ago first; and a segment with no page in use gives
 //!   back all its pages but the header. A page with one live block stays (see [`PAGE_SIZE`]).
 //! - **Statistics:** [`crate::stats`] adds this layer's blocks to jemalloc's figures, exactly for
 //!   `allocated` (blocks handed out and not freed, whichever thread freed them), the touched
@@ -237,12 +238,14 @@ struct Heap {
     free_segs: *mut Segment,
     /// Free pages of the heap's segments whose memory is still resident (`touched` non-zero),
     /// linked through their `next` and `prev`, the most recently emptied at `resident`, the
-    /// least at `resident_tail`: [`fresh_page`] takes the first, and past [`PURGE_LIMIT`] of
-    /// them the last goes back to the kernel.
+    /// least at `resident_tail`: [`fresh_page`] takes the first, and past the bound of
+    /// [`PURGE_LIMIT`] and [`PURGE_SHARE`] the last goes back to the kernel.
     resident: *mut Page,
     resident_tail: *mut Page,
     /// How many pages are on `resident`.
     empty_resident: usize,
+    /// How many pages of the heap's segments are in use (hold a size class).
+    pages_in_use: usize,
     /// 0 not started, 1 live, 2 no layer (exited, refused, or turned off).
     state: u8,
     /// The heap's id: its slot in [`NOTIFY`] plus one; `usize::MAX` (no segment's owner) while
@@ -288,6 +291,7 @@ impl Heap {
         resident: ptr::null_mut(),
         resident_tail: ptr::null_mut(),
         empty_resident: 0,
+        pages_in_use: 0,
         state: UNINIT,
         id: NO_ID,
     };
@@ -361,6 +365,7 @@ const _: () = {
         offset_of!(Heap, avail) == CLASSES * 8 && offset_of!(Heap, id) > offset_of!(Heap, state)
     );
     assert!(new.id == usize::MAX && new.state == 0 && new.empty_resident == 0);
+    assert!(new.pages_in_use == 0);
     assert!(new.owned.is_null() && new.free_segs.is_null());
     assert!(new.resident.is_null() && new.resident_tail.is_null());
     let mut i = 0;
@@ -718,11 +723,20 @@ unsafe fn avail_remove(heap: *mut Heap, class: usize, page: *mut Page) {
     }
 }
 
-/// How many free pages with resident memory a heap keeps for reuse (1 MiB) before it gives the
-/// memory of the one emptied longest ago back to the kernel. A fixed number: a share of the pages
-/// in use, taken when pages empty, kept the share of the peak after the heap had shrunk (9 MiB of
-/// 64 MiB freed, `tests/small.rs`).
+/// How many free pages with resident memory a heap keeps for reuse at least (1 MiB) before it
+/// gives the memory of the one emptied longest ago back to the kernel; a heap with more pages in
+/// use keeps up to [`PURGE_SHARE`] of them.
 pub const PURGE_LIMIT: usize = (1 << 20) / PAGE_SIZE;
+
+/// A heap keeps up to one free resident page for every `PURGE_SHARE` (8) pages it has in use,
+/// when that is more than [`PURGE_LIMIT`]. The bound follows the pages in use down as the heap
+/// shrinks (each emptied page gives back as many as it takes to stay under it), so a heap keeps at
+/// most 1/8 more memory than it uses, or 1 MiB.
+///
+/// With the fixed 1 MiB alone, `vecgrow` (1 000 live vectors of up to 32 KiB, 25 MiB peak RSS) gave back and faulted in again 3 700 pages of 4 KiB: 9 600 page faults against 5 900,
+/// and 28 ms of system time against 16 ms (medians of 16 runs, `benches/RESULTS.md` section 21),
+/// at the same peak RSS. A page fault costs about 1.5 µs on the VM measured.
+pub const PURGE_SHARE: usize = 8;
 
 /// Puts `page`, free and resident, at the head of the heap's `resident` list.
 ///
@@ -780,8 +794,9 @@ fn page_position(page: *mut Page) -> (*mut Segment, usize) {
 }
 
 /// Returns an empty page to its segment. Its memory stays for reuse (the first page
-/// [`fresh_page`] takes), and past [`PURGE_LIMIT`] such pages the one emptied longest ago goes
-/// back to the kernel; the whole segment's goes back when none of its pages is in use.
+/// [`fresh_page`] takes), and past [`PURGE_LIMIT`] such pages, or one for every [`PURGE_SHARE`]
+/// pages in use if more, the ones emptied longest ago go back to the kernel; the whole segment's
+/// goes back when none of its pages is in use.
 ///
 /// # Safety
 ///
@@ -799,12 +814,19 @@ unsafe fn retire_page(heap: *mut Heap, seg: *mut Segment, page: *mut Page) {
             (*heap).free_segs = seg;
             *(*seg).in_free.get() = true;
         }
+        (*heap).pages_in_use = (*heap).pages_in_use.saturating_sub(1);
         if (*page).touched.load(Relaxed) != 0 {
             resident_push(heap, page);
         }
         if *free_pages == ALL_FREE {
             purge(heap, seg);
-        } else if (*heap).empty_resident > PURGE_LIMIT {
+        }
+        let keep = PURGE_LIMIT.max((*heap).pages_in_use / PURGE_SHARE);
+        // `resident_remove` lowers `empty_resident` through the pointer.
+        loop {
+            if (*heap).empty_resident <= keep {
+                break;
+            }
             let old = (*heap).resident_tail;
             resident_remove(heap, old);
             (*old).touched.store(0, Relaxed);
@@ -1096,6 +1118,7 @@ unsafe fn init_page(heap: *mut Heap, seg: *mut Segment, index: usize, class: usi
         *(*page).in_full.get() = false;
         *(*page).bump.get() = start;
         *(*page).end.get() = start + PAGE_SIZE / size * size;
+        (*heap).pages_in_use += 1;
         page
     }
 }
@@ -1188,6 +1211,7 @@ unsafe fn adopt(heap: *mut Heap) -> bool {
             }
             *(*page).in_avail.get() = false;
             *(*page).in_full.get() = false;
+            (*heap).pages_in_use += 1;
             collect(page);
             if (*page).used.load(Relaxed) == 0 {
                 retire_page(heap, seg, page);
@@ -1394,6 +1418,7 @@ unsafe fn abandon(heap: *mut Heap) {
         (*heap).resident = ptr::null_mut();
         (*heap).resident_tail = ptr::null_mut();
         (*heap).empty_resident = 0;
+        (*heap).pages_in_use = 0;
         (*heap).current = [EMPTY_PTR; CLASSES];
         (*heap).avail = [ptr::null_mut(); CLASSES];
         release_slot((*heap).id - 1);
@@ -1498,6 +1523,7 @@ mod tests {
             && h.resident.is_null()
             && h.resident_tail.is_null()
             && h.empty_resident == 0
+            && h.pages_in_use == 0
             && h.state == UNINIT
             && h.id == NO_ID
     }

@@ -634,6 +634,81 @@ fn emptied_pages_go_back_to_the_kernel() {
     println!("child ok");
 }
 
+/// A heap with many pages in use keeps more free pages than [`small::PURGE_LIMIT`]: one for every
+/// [`small::PURGE_SHARE`] in use. 512 pages of 16 KiB blocks, then the last 48 pages' blocks
+/// freed (three times `PURGE_LIMIT`, fewer than 464 / 8) and as many allocated again: no page
+/// fault. With the fixed limit alone 32 of those pages went back to the kernel, 512 faults. Then
+/// everything but one block freed: the bound follows the pages in use down, and the heap keeps
+/// no more than `PURGE_LIMIT` of resident free pages beyond the one page in use.
+#[test]
+fn a_large_heap_keeps_a_share_of_its_pages_for_reuse() {
+    if !in_child(
+        "a_large_heap_keeps_a_share_of_its_pages_for_reuse",
+        &[],
+        None,
+    ) {
+        return;
+    }
+    const SIZE: usize = 16 << 10;
+    const IN_USE: usize = 32 * small::PURGE_LIMIT;
+    const FREED: usize = 3 * small::PURGE_LIMIT;
+    const _: () = assert!(FREED <= (IN_USE - FREED) / small::PURGE_SHARE);
+    std::thread::spawn(move || {
+        let per_page = PAGE_SIZE / SIZE;
+        let before = common::rss();
+        // Room for 8 192 addresses: 64 KiB, above SMALL_MAX, so the vector itself is not in a
+        // 16 KiB block of the layer.
+        let mut blocks: Vec<usize> = Vec::with_capacity(SMALL_MAX / 4);
+        blocks.extend((0..IN_USE * per_page).map(|_| alloc_filled(SIZE)));
+        let pages: HashSet<usize> = blocks.iter().map(|&a| page(a)).collect();
+        assert_eq!(pages.len(), IN_USE, "16 KiB blocks fill whole pages");
+        let freed = blocks.split_off(blocks.len() - FREED * per_page);
+        let freed_pages: HashSet<usize> = freed.iter().map(|&a| page(a)).collect();
+        assert_eq!(freed_pages.len(), FREED);
+        for &a in freed.iter().rev() {
+            check_and_free(a, SIZE);
+        }
+        let faults = common::thread_faults();
+        let again: Vec<usize> = (0..FREED * per_page).map(|_| alloc_filled(SIZE)).collect();
+        let faults = common::thread_faults() - faults;
+        let reused = again
+            .iter()
+            .filter(|&&a| freed_pages.contains(&page(a)))
+            .count();
+        println!(
+            "{faults} faults, {reused} of {} blocks in emptied pages",
+            again.len()
+        );
+        assert_eq!(reused, again.len(), "every block in a page emptied before");
+        // 32 pages given back would be 512 faults of 4 KiB.
+        assert!(faults < 16, "{faults} page faults writing {FREED} pages");
+        blocks.extend(again);
+        let last = blocks.pop().unwrap();
+        for a in blocks {
+            check_and_free(a, SIZE);
+        }
+        let after = common::rss();
+        println!(
+            "resident {} KiB before, {} KiB after freeing all but one block",
+            before >> 10,
+            after >> 10
+        );
+        // The kept pages, the page in use, and 768 KiB for the segments' header pages and the
+        // test's own memory; the 4 MiB that 512 / 8 pages would be is far past it.
+        let bound = (small::PURGE_LIMIT + 1) * PAGE_SIZE + (768 << 10);
+        assert!(
+            after.saturating_sub(before) <= bound,
+            "{} KiB more resident than before with one block live (bound {} KiB)",
+            after.saturating_sub(before) >> 10,
+            bound >> 10
+        );
+        check_and_free(last, SIZE);
+    })
+    .join()
+    .unwrap();
+    println!("child ok");
+}
+
 /// The pages a heap reuses first are the ones it emptied last, still resident: blocks freed from
 /// the highest address down, past [`small::PURGE_LIMIT`] pages, then as many allocated again of
 /// another class, take no page fault. (Taking the lowest free page instead, as before, found the
