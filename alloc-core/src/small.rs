@@ -43,8 +43,9 @@
 //! - **Memory goes back:** a page that empties goes back to its segment, for any size class to
 //!   reuse; a thread keeps such pages resident up to 1 MiB ([`PURGE_LIMIT`]) or one for every 8
 //!   pages it has in use ([`PURGE_SHARE`]), whichever is more, and gives the memory of the others
-//!   to the kernel (`MADV_DONTNEED`), the pages emptied longest ago first; and a segment with no page in use gives
-//!   back all its pages but the header. A page with one live block stays (see [`PAGE_SIZE`]).
+//!   to the kernel (`MADV_DONTNEED`), the pages emptied longest ago first; a segment with no page
+//!   in use gives back all its pages but the header. A page with one live block stays (see
+//!   [`PAGE_SIZE`]).
 //! - **Statistics:** [`crate::stats`] adds this layer's blocks to jemalloc's figures, exactly for
 //!   `allocated` (blocks handed out and not freed, whichever thread freed them), the touched
 //!   bytes of its pages in use for `active`, and for `resident` what the kernel holds in its
@@ -730,12 +731,13 @@ pub const PURGE_LIMIT: usize = (1 << 20) / PAGE_SIZE;
 
 /// A heap keeps up to one free resident page for every `PURGE_SHARE` (8) pages it has in use,
 /// when that is more than [`PURGE_LIMIT`]. The bound follows the pages in use down as the heap
-/// shrinks (each emptied page gives back as many as it takes to stay under it), so a heap keeps at
-/// most 1/8 more memory than it uses, or 1 MiB.
+/// shrinks (each emptied page gives back as many as it takes to stay under it), so the free pages
+/// a heap keeps are at most 1 MiB or an eighth of the pages it uses.
 ///
-/// With the fixed 1 MiB alone, `vecgrow` (1 000 live vectors of up to 32 KiB, 25 MiB peak RSS) gave back and faulted in again 3 700 pages of 4 KiB: 9 600 page faults against 5 900,
-/// and 28 ms of system time against 16 ms (medians of 16 runs, `benches/RESULTS.md` section 21),
-/// at the same peak RSS. A page fault costs about 1.5 µs on the VM measured.
+/// With the fixed 1 MiB alone, `vecgrow` (1 000 live vectors of up to 32 KiB, 25 MiB peak RSS)
+/// gave back and faulted in again 3 700 pages of 4 KiB: 9 600 page faults against 5 900, and
+/// 28 ms of system time against 16 ms (medians of 16 runs, `benches/RESULTS.md` section 21), at
+/// the same peak RSS. A page fault cost 1.5-2.3 µs on the VM measured.
 pub const PURGE_SHARE: usize = 8;
 
 /// Puts `page`, free and resident, at the head of the heap's `resident` list.
